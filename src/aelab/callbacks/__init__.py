@@ -1,0 +1,1 @@
+"""Lightning callbacks: what a run shows in TensorBoard besides scalars."""

@@ -1,0 +1,42 @@
+"""Inputs and reconstructions side by side in TensorBoard, every validation epoch."""
+
+import lightning as L
+import torch
+
+
+def make_grid(images: torch.Tensor, nrow: int, pad: int = 2) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] -> one (3, rows*(H+pad)+pad, nrow*(W+pad)+pad) image."""
+    n, c, h, w = images.shape
+    images = images.expand(n, 3, h, w) if c == 1 else images[:, :3]
+    rows = -(-n // nrow)
+    grid = images.new_ones(3, rows * (h + pad) + pad, nrow * (w + pad) + pad) * 0.5
+    for i, img in enumerate(images):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top:top + h, left:left + w] = img
+    return grid
+
+
+def tensorboard_writers(trainer: L.Trainer) -> list:
+    return [lg.experiment for lg in trainer.loggers if hasattr(lg.experiment, "add_image")]
+
+
+class ReconstructionGrid(L.Callback):
+    """Logs `num_images` validation images (top rows) above their reconstructions."""
+
+    def __init__(self, num_images: int = 16, nrow: int = 8):
+        self.num_images, self.nrow = num_images, nrow
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        writers = tensorboard_writers(trainer)
+        if trainer.sanity_checking or not writers or not hasattr(trainer.datamodule, "examples"):
+            return
+        images = trainer.datamodule.examples("val", self.num_images, pl_module.device)
+        with torch.no_grad():
+            recon = pl_module(images)
+        pairs = []
+        for start in range(0, len(images), self.nrow):  # interleave rows: inputs, then outputs
+            pairs += [images[start:start + self.nrow], recon[start:start + self.nrow]]
+        grid = make_grid(torch.cat(pairs).float().clamp(0, 1).cpu(), self.nrow)
+        for writer in writers:
+            writer.add_image("val/reconstructions", grid, trainer.global_step)

@@ -1,0 +1,1 @@
+"""LightningDataModules and the code that turns hub or local datasets into tensors."""

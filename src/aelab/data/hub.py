@@ -1,0 +1,92 @@
+"""Load a dataset from the Hugging Face hub or a local folder in the hub's layout.
+
+Both go through `datasets.load_dataset(path, name)`, so what is tested on a local parquet
+folder is the code that downloads the real dataset for a user who is online.
+"""
+
+from pathlib import Path
+
+from datasets import DatasetDict, load_dataset
+
+from aelab.errors import AelabError
+
+VALIDATION_SPLITS = ("validation", "valid", "val", "dev")
+
+
+def looks_local(path: str) -> bool:
+    """A path, not a hub id: starts like a path or names something on disk."""
+    return path.startswith((".", "/", "~")) or Path(path).expanduser().exists()
+
+
+def load_splits(path: str | None, name: str | None = None) -> DatasetDict:
+    """All splits of `path` (hub id or local folder), with errors that say what to do."""
+    if not path or path == "???":
+        raise AelabError("data.path is not set: give a hub id (data.path=uoft-cs/cifar10) or a "
+                         "local folder of parquet files (data.path=/data/my_images)")
+    if looks_local(path):
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise AelabError(f"data.path={path} does not exist; give an existing folder of "
+                             "parquet/image files in the hub's layout, or a hub id")
+        path = str(folder.resolve())
+    try:
+        splits = load_dataset(path, name)
+    except ConnectionError as err:
+        raise AelabError(
+            f"cannot reach the Hugging Face hub to download {path!r} and it is not cached "
+            f"({err}). Run once online, use data=shapes (offline, procedural), or point "
+            "data.path=<local folder> at a copy in the hub's parquet layout") from None
+    except FileNotFoundError as err:
+        raise AelabError(f"no dataset found at data.path={path}: {err}") from None
+    except ValueError as err:  # e.g. a config name the dataset does not have
+        raise AelabError(f"could not load data.path={path} data.name={name}: {err}") from None
+    if not isinstance(splits, DatasetDict):
+        splits = DatasetDict({"train": splits})
+    return splits
+
+
+def find_column(features: dict, wanted: str | None, kind: str, option: str) -> str:
+    """The column holding `kind` ('Image' or 'Value'), or the one named by `option`."""
+    if wanted:
+        if wanted not in features:
+            raise AelabError(f"{option}={wanted} is not a column of this dataset; its columns "
+                             f"are {sorted(features)}")
+        return wanted
+    matches = [col for col, feat in features.items() if type(feat).__name__ == kind and (
+        kind != "Value" or getattr(feat, "dtype", None) in ("string", "large_string"))]
+    if not matches:
+        what = "image" if kind == "Image" else "text"
+        raise AelabError(f"this dataset has no {what} column (columns: {sorted(features)}); "
+                         f"name one with {option}=<column>")
+    return matches[0]
+
+
+def standard_splits(splits: DatasetDict, val_size: float | int, seed: int,
+                    limit: int | None = None) -> dict:
+    """train / val / test datasets, each capped at `limit` rows.
+
+    Validation is the dataset's own split when it has one, else a seeded slice of train,
+    never of test: a model must not be selected on the data it is scored on. A dataset
+    without a test split gets a seeded slice of train for that too.
+    """
+    if "train" not in splits:
+        raise AelabError(f"the dataset has no 'train' split (splits: {sorted(splits)})")
+    train = splits["train"]
+    out = {}
+    for role, names in (("val", VALIDATION_SPLITS), ("test", ("test",))):
+        found = next((n for n in names if n in splits), None)
+        if found:
+            out[role] = splits[found]
+            continue
+        n_hold = int(round(val_size * len(train))) if val_size < 1 else int(val_size)
+        n_hold = max(1, min(n_hold, len(train) - 1))
+        shuffled = train.shuffle(seed=seed + (role == "test"))
+        out[role] = shuffled.select(range(n_hold))
+        train = shuffled.select(range(n_hold, len(shuffled))).flatten_indices()
+    out["train"] = train
+    for role, ds in out.items():
+        if len(ds) == 0:
+            raise AelabError(f"the {role} split is empty; check data.path and data.limit")
+        if limit is not None:
+            out[role] = ds.select(range(min(int(limit), len(ds))))
+    return {k: out[k] for k in ("train", "val", "test")}

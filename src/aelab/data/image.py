@@ -1,0 +1,204 @@
+"""Image data: decode once into a uint8 tensor, batch by indexing, normalise on the device.
+
+A PIL decode per sample per epoch is what makes image loaders slow; here every image is
+decoded once (and cached on disk, so the next run starts fast), batches are a single
+index into an (N, C, H, W) uint8 tensor, and the float conversion happens after the
+batch reached the device, where it is cheapest.
+"""
+
+import hashlib
+import io
+import json
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image as PILImage
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.errors import AelabError
+
+log = logging.getLogger(__name__)
+MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class IndexedBatches(Dataset):
+    """Each item is a whole batch: the sampler hands over a list of indices."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, indices: list[int]) -> torch.Tensor:
+        return self.images[torch.as_tensor(indices)]
+
+
+def batch_loader(images: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
+                 num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    if shuffle:
+        sampler = RandomSampler(range(len(images)), generator=torch.Generator().manual_seed(seed))
+    else:
+        sampler = SequentialSampler(range(len(images)))
+    # Drop the ragged last batch in training only: BatchNorm dislikes a batch of one.
+    batches = BatchSampler(sampler, batch_size, drop_last=shuffle and len(images) > batch_size)
+    return DataLoader(IndexedBatches(images), sampler=batches, batch_size=None,
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      persistent_workers=num_workers > 0)
+
+
+def _open(cell: dict, row: int) -> PILImage.Image:
+    if cell is None:
+        raise ValueError("empty cell")
+    if cell.get("bytes"):
+        return PILImage.open(io.BytesIO(cell["bytes"]))
+    if cell.get("path"):
+        return PILImage.open(cell["path"])
+    raise ValueError("no bytes and no path")
+
+
+def decode_images(ds, column: str, image_size: list[int] | None, channels: int | None,
+                  on_bad_rows: str = "error") -> torch.Tensor:
+    """Decode column `column` of a `datasets.Dataset` into a uint8 (N, C, H, W) tensor."""
+    from datasets import Image
+
+    ds = ds.cast_column(column, Image(decode=False)).select_columns([column])
+    out, mode, bad, kept = None, None, [], 0
+    for start in range(0, len(ds), 1000):
+        for offset, cell in enumerate(ds[start:start + 1000][column]):
+            row = start + offset
+            try:
+                img = _open(cell, row)
+                if mode is None:
+                    mode = MODES[channels] if channels else ("L" if img.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB")
+                img = img.convert(mode)
+                if image_size:
+                    img = img.resize((image_size[1], image_size[0]), PILImage.Resampling.BICUBIC)
+                arr = np.asarray(img)
+            except Exception as err:  # noqa: BLE001 - any decode failure is a bad row
+                if on_bad_rows != "skip":
+                    raise AelabError(f"row {row} of column {column!r} cannot be decoded as an "
+                                     f"image ({err}); fix the row, or set data.on_bad_rows=skip "
+                                     "to drop such rows") from None
+                bad.append(row)
+                continue
+            arr = arr[:, :, None] if arr.ndim == 2 else arr
+            if out is None:
+                out = np.empty((len(ds), *arr.shape), np.uint8)
+            elif arr.shape != out.shape[1:]:
+                raise AelabError(f"images have different sizes: row {row} is {arr.shape[1]}x"
+                                 f"{arr.shape[0]}, earlier rows are {out.shape[2]}x{out.shape[1]}"
+                                 "; set data.image_size=<pixels> to resize them all")
+            out[kept] = arr
+            kept += 1
+    if bad:
+        log.warning("skipped %d undecodable rows of %d (data.on_bad_rows=skip), first: %s",
+                    len(bad), len(ds), bad[:5])
+    if out is None or kept == 0:
+        raise AelabError(f"no decodable images in column {column!r}")
+    return torch.from_numpy(out[:kept]).permute(0, 3, 1, 2).contiguous()
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Images from a hub id or local folder (`path`, `name`), as uint8 tensors in memory.
+
+    Batches leave the loader as uint8 (N, C, H, W) and become float in [0, 1] on the
+    device in `on_after_batch_transfer`. `batch_size` is per device.
+    """
+
+    modality = "image"
+
+    def __init__(self, path: str | None = None, name: str | None = None,
+                 image_column: str | None = None, image_size: int | list[int] | None = None,
+                 channels: int | None = None, val_size: float = 0.1, limit: int | None = None,
+                 batch_size: int = 128, num_workers: int = 0, seed: int = 0,
+                 cache_dir: str | None = None, on_bad_rows: str = "error", pin_memory: bool = False):
+        super().__init__()
+        if on_bad_rows not in ("error", "skip"):
+            raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
+        if channels not in (None, 1, 3, 4):
+            raise AelabError(f"data.channels={channels} is not one of: null (auto), 1, 3, 4")
+        self.path, self.name, self.image_column = path, name, image_column
+        self.image_size = [image_size, image_size] if isinstance(image_size, int) else (
+            list(image_size) if image_size else None)
+        self.channels, self.val_size, self.limit = channels, val_size, limit
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
+        self.on_bad_rows, self.pin_memory = on_bad_rows, pin_memory
+        self.splits: dict[str, torch.Tensor] | None = None
+
+    # -- loading ---------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, torch.Tensor]:
+        """train / val / test as uint8 (N, C, H, W) tensors; subclasses make their own."""
+        datasets = standard_splits(load_splits(self.path, self.name), self.val_size, self.seed,
+                                   self.limit)
+        column = find_column(datasets["train"].features, self.image_column, "Image",
+                             "data.image_column")
+        return {role: self._decode_cached(ds, column) for role, ds in datasets.items()}
+
+    def _decode_cached(self, ds, column: str) -> torch.Tensor:
+        if self.cache_dir is None:
+            return decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows)
+        key = json.dumps([ds._fingerprint, column, self.image_size, self.channels,
+                          self.on_bad_rows])
+        file = self.cache_dir / f"images-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+        if file.exists():
+            return torch.load(file, weights_only=True)
+        images = decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(".tmp")
+        torch.save(images, tmp)
+        tmp.replace(file)  # atomic: a killed run never leaves half a cache file
+        return images
+
+    def prepare_data(self) -> None:
+        # Decoding fills the on-disk cache; setup() then reads it (fast) on every process.
+        if self.splits is None:
+            self.splits = self.load_splits()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.splits = self.load_splits()
+        shapes = {role: tuple(t.shape[1:]) for role, t in self.splits.items()}
+        if len(set(shapes.values())) != 1:
+            raise AelabError(f"splits have different image shapes {shapes}; set "
+                             "data.image_size=<pixels> to resize them all")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        if self.splits is None:
+            raise RuntimeError("call setup() before asking for image_shape")
+        return tuple(self.splits["train"].shape[1:])
+
+    # -- batches ---------------------------------------------------------------------------
+    def _loader(self, role: str, shuffle: bool) -> DataLoader:
+        return batch_loader(self.splits[role], self.batch_size, shuffle, self.seed,
+                            self.num_workers, self.pin_memory)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+        return to_unit_float(batch)
+
+    def examples(self, role: str, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The first `n` images of a split as floats in [0, 1], for grids and generation."""
+        return to_unit_float(self.splits[role][:n].to(device))
+
+
+def to_unit_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]; floats pass through untouched."""
+    return images.float().div_(255) if images.dtype == torch.uint8 else images

@@ -1,0 +1,22 @@
+"""User-facing errors: a mistake in a config or a dataset, reported as one clear line."""
+
+import contextlib
+import sys
+
+
+class AelabError(Exception):
+    """A problem the user can fix (bad config value, missing dataset, ...).
+
+    The message must name the problem and the fix; entry points print it without a
+    stack trace, because the trace would only point into our code, not at the mistake.
+    """
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """Turn an AelabError into a one-line message on stderr and exit status 2."""
+    try:
+        yield
+    except AelabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""LightningModules: a net from `aelab.nets` plus its loss, metrics and logging."""

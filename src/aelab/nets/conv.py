@@ -1,0 +1,109 @@
+"""Convolutional encoder/decoder with a dense latent bottleneck, for any image size.
+
+Each of the `depth` stages halves the resolution with a stride-2 conv (ceil(n/2), so odd
+sizes work) and doubles the channels from `width`. The decoder mirrors the encoder and
+uses per-stage output padding so it returns exactly the input size: 28, 32, 64 px, or
+anything else, with any channel count.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from aelab.nets.layers import activation, norm2d
+
+
+def stage_sizes(size: int, depth: int) -> list[int]:
+    """Spatial size after the stem and after each stride-2 stage: [size, ceil(size/2), ...]."""
+    sizes = [size]
+    for _ in range(depth):
+        sizes.append(math.ceil(sizes[-1] / 2))
+    return sizes
+
+
+def conv_block(c_in: int, c_out: int, norm: str, act: str, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none"),
+                         norm2d(norm, c_out), activation(act))
+
+
+def up_block(c_in: int, c_out: int, norm: str, act: str, output_padding: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding, bias=norm == "none"),
+        norm2d(norm, c_out), activation(act), conv_block(c_out, c_out, norm, act))
+
+
+class ConvEncoder(nn.Module):
+    """Image (N, C, H, W) -> feature map (N, width * 2**(depth-1), h, w)."""
+
+    def __init__(self, channels: int, width: int, depth: int, norm: str, act: str):
+        super().__init__()
+        widths = [width * 2**i for i in range(depth)]
+        # No full-resolution conv: the first stage strides at once, which keeps the cost
+        # per image low (the full-resolution layers dominate a small autoencoder's FLOPs).
+        layers = []
+        for c_in, c_out in zip([channels, *widths[:-1]], widths, strict=True):
+            layers += [conv_block(c_in, c_out, norm, act, stride=2), conv_block(c_out, c_out, norm, act)]
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class ConvDecoder(nn.Module):
+    """Feature map (N, width * 2**(depth-1), h, w) -> image logits (N, C, H, W)."""
+
+    def __init__(self, channels: int, width: int, depth: int, norm: str, act: str,
+                 heights: list[int], widths_px: list[int]):
+        super().__init__()
+        widths = [width * 2**i for i in reversed(range(depth))]
+        layers = []
+        for i, (c_in, c_out) in enumerate(zip(widths, [*widths[1:], channels], strict=True)):
+            # ConvTranspose(k3, s2, p1) gives 2n - 1 + output_padding; pick the padding per axis.
+            target_h, target_w = heights[-2 - i], widths_px[-2 - i]
+            pad = (target_h - (2 * heights[-1 - i] - 1), target_w - (2 * widths_px[-1 - i] - 1))
+            if i < depth - 1:
+                layers.append(up_block(c_in, c_out, norm, act, output_padding=pad))
+            else:  # the last stage returns logits at full resolution: no norm, no activation
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, pad))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.layers(h)
+
+
+class ConvAutoencoder(nn.Module):
+    """Conv encoder -> Linear to `latent_dim` -> Linear -> conv decoder -> sigmoid."""
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int = 32, depth: int = 3,
+                 width: int = 32, norm: str = "batch", activation: str = "silu",
+                 latent_outputs: int = 1):
+        super().__init__()
+        channels, height, width_px = image_shape
+        if depth < 1 or latent_dim < 1 or width < 1:
+            raise ValueError("depth, latent_dim and width must be positive")
+        self.image_shape = tuple(image_shape)
+        self.latent_dim = latent_dim
+        heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)
+        self.encoder = ConvEncoder(channels, width, depth, norm, activation)
+        c = self.encoder.out_channels
+        self.feature_shape = (c, heights[-1], widths_px[-1])
+        flat = c * heights[-1] * widths_px[-1]
+        # latent_outputs=2 lets a VAE read mean and log-variance from the same encoder.
+        self.to_latent = nn.Linear(flat, latent_dim * latent_outputs)
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
+        self.decoder = ConvDecoder(channels, width, depth, norm, activation, heights, widths_px)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(x).flatten(1))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_latent(z).view(-1, *self.feature_shape)
+        return self.decoder(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -1,0 +1,187 @@
+"""What the entry points do: train, evaluate. The scripts at the top level only parse."""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from aelab.errors import AelabError
+from aelab.logging_hparams import log_hparams
+
+log = logging.getLogger(__name__)
+if logging.getLogger().handlers:
+    # `import lightning` adds a console handler of its own even when the app (Hydra) has
+    # configured logging, which would print every Lightning message twice.
+    logging.getLogger("lightning").handlers.clear()
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The resolved config as plain Python data (safe for `torch.load(weights_only=True)`)."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+def check_modalities(cfg: DictConfig) -> None:
+    """A text model on image data (or the reverse) fails here, before anything is loaded."""
+    data_kind = getattr(get_class(cfg.data._target_), "modality", None)
+    model_kind = getattr(get_class(cfg.model._target_), "modality", None)
+    if data_kind and model_kind and data_kind != model_kind:
+        raise AelabError(f"model {cfg.model._target_.rsplit('.', 1)[-1]} is a {model_kind} model"
+                         f" but data {cfg.data._target_.rsplit('.', 1)[-1]} is {data_kind} data;"
+                         f" pick a {model_kind} dataset or a {data_kind} model")
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """The LightningModule, completed with what only the data knows (image shape, vocab)."""
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    return instantiate(cfg.model, **datamodule_facts(datamodule),
+                       optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
+                       monitor=cfg.monitor.metric)
+
+
+def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
+    if getattr(datamodule, "modality", None) == "image":
+        return {"image_shape": datamodule.image_shape}
+    return {}
+
+
+class ConfigInCheckpoint(L.Callback):
+    """Stores the resolved run config in every checkpoint, as plain data."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["config"] = self.config
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+                 if c is not None and "_target_" in c]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()
+               if c is not None and "_target_" in c]
+    return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
+                       logger=loggers or False)
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path=last` means this run dir's last.ckpt, when there is one."""
+    ckpt = cfg.get("ckpt_path")
+    if ckpt in (None, "last"):
+        last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if ckpt == "last" and last.exists():
+            log.info("resuming from %s", last)
+            return str(last)
+        if ckpt == "last":
+            log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
+        return None
+    if not Path(ckpt).exists():
+        raise AelabError(f"ckpt_path={ckpt} does not exist; give a checkpoint file or 'last'")
+    return str(ckpt)
+
+
+def scalar_metrics(metrics: dict) -> dict:
+    """Tensor metrics -> plain floats, keeping only scalars."""
+    out = {}
+    for key, value in metrics.items():
+        value = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+        if isinstance(value, int | float):
+            out[key] = float(value)
+    return out
+
+
+def write_metrics(path: Path, metrics: dict) -> None:
+    """One flat JSON object; non-finite values are written as null (valid JSON)."""
+    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+             for k, v in sorted(metrics.items())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(clean, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
+    check_modalities(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg, [ConfigInCheckpoint(plain_config(cfg))])
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)
+    metrics = scalar_metrics(trainer.callback_metrics)
+    if cfg.get("test", True):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None,
+                               weights_only=True)
+        metrics.update(scalar_metrics(results[0] if results else {}))
+    best_score = monitored_value(trainer, cfg.monitor.metric, metrics)
+    metrics.update(epoch=trainer.current_epoch, global_step=trainer.global_step)
+    if best_score is not None:
+        metrics[f"best/{cfg.monitor.metric}"] = best_score
+    write_metrics(output_dir / "metrics.json", metrics)
+    log_hparams(trainer, plain_config(cfg), metrics)
+    log.info("metrics written to %s", output_dir / "metrics.json")
+    return best_score
+
+
+def monitored_value(trainer: L.Trainer, name: str, metrics: dict) -> float | None:
+    """Best validation value of the monitored metric (what a sweeper optimises)."""
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.best_model_score is not None:
+        return float(callback.best_model_score)
+    return metrics.get(name)
+
+
+def best_checkpoint(run_dir: Path, which: str = "best") -> Path:
+    """The checkpoint file of a finished run (`best`, `last`, or a path)."""
+    file = Path(which) if which not in ("best", "last") else run_dir / "checkpoints" / f"{which}.ckpt"
+    if not file.exists():
+        raise AelabError(f"no checkpoint {file}: is {run_dir} a finished training run? "
+                         "(expected checkpoints/best.ckpt and .hydra/config.yaml)")
+    return file
+
+
+def load_run_config(run_dir: Path) -> DictConfig:
+    config_file = run_dir / ".hydra" / "config.yaml"
+    if not config_file.exists():
+        raise AelabError(f"{run_dir} is not a training run dir: {config_file} is missing; "
+                         "pass run_dir=<the hydra.run.dir of a train.py run>")
+    cfg = OmegaConf.load(config_file)
+    cfg.paths.output_dir = str(run_dir)  # the config points at its own run dir
+    return cfg
+
+
+def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -> dict:
+    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json."""
+    run = Path(run_dir).expanduser()
+    cfg = load_run_config(run)
+    checkpoint = best_checkpoint(run, ckpt)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["state_dict"])
+    trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
+                        precision=cfg.trainer.precision, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False)
+    results = trainer.test(model, datamodule=datamodule, verbose=False)
+    metrics = scalar_metrics(results[0])
+    metrics.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
+    write_metrics(run / "eval_metrics.json", metrics)
+    return metrics

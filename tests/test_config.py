@@ -1,0 +1,34 @@
+"""Every model x data combination composes, and the contract keys exist."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import CONF, compose_config
+
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+DATA = sorted(p.stem for p in (CONF / "data").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("data", DATA)
+def test_model_and_data_compose(model, data):
+    cfg = compose_config([f"model={model}", f"data={data}", "paths.output_dir=/tmp/x"])
+    for key in ("seed", "model.latent_dim", "model.depth", "model.width", "data.batch_size",
+                "data.num_workers", "data.limit", "trainer.max_epochs", "trainer.accelerator",
+                "trainer.precision", "optimizer.lr", "ckpt_path", "monitor.metric",
+                "monitor.mode"):
+        assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in (
+            "data.limit", "ckpt_path"), key
+
+
+@pytest.mark.parametrize("group", ["optimizer", "scheduler", "trainer", "logger", "callbacks"])
+def test_every_option_of_a_group_composes(group):
+    for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
+        cfg = compose_config([f"{group}={option}", "paths.output_dir=/tmp/x"])
+        OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+
+
+def test_hub_presets_name_the_real_datasets():
+    paths = {d: compose_config([f"data={d}"]).data.path for d in ("cifar10", "mnist", "fashion_mnist")}
+    assert paths == {"cifar10": "uoft-cs/cifar10", "mnist": "ylecun/mnist",
+                     "fashion_mnist": "zalando-datasets/fashion_mnist"}

@@ -1,0 +1,101 @@
+"""Image data through the hub code path, the shapes dataset, and the batch loader."""
+
+import pytest
+import torch
+
+from aelab.data.image import ImageDataModule, batch_loader, to_unit_float
+from aelab.data.synthetic import ShapesDataModule, make_shapes
+from aelab.errors import AelabError
+from tests.conftest import write_image_parquet
+
+
+def test_local_parquet_loads_through_load_dataset(parquet_images, tmp_path):
+    dm = ImageDataModule(path=str(parquet_images), val_size=0.25, cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    sizes = {role: len(t) for role, t in dm.splits.items()}
+    # No validation split in the folder: a quarter of train, never test.
+    assert sizes == {"train": 45, "val": 15, "test": 20}
+    assert dm.image_shape == (1, 28, 28)
+    assert dm.splits["train"].dtype == torch.uint8
+
+
+def test_decoded_images_are_cached_and_reused(parquet_images, tmp_path):
+    cache = tmp_path / "cache"
+    first = ImageDataModule(path=str(parquet_images), cache_dir=str(cache))
+    first.setup()
+    files = sorted(cache.glob("images-*.pt"))
+    assert len(files) == 3
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = ImageDataModule(path=str(parquet_images), cache_dir=str(cache))
+    second.setup()
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # read, not rewritten
+    assert torch.equal(first.splits["val"], second.splits["val"])
+
+
+def test_validation_slice_is_seeded(parquet_images):
+    a = ImageDataModule(path=str(parquet_images), seed=1)
+    b = ImageDataModule(path=str(parquet_images), seed=1)
+    c = ImageDataModule(path=str(parquet_images), seed=2)
+    for dm in (a, b, c):
+        dm.setup()
+    assert torch.equal(a.splits["val"], b.splits["val"])
+    assert not torch.equal(a.splits["val"], c.splits["val"])
+
+
+def test_resize_channels_and_limit(tmp_path):
+    folder = write_image_parquet(tmp_path / "rgb", {"train": 20, "test": 8}, shape=(40, 30),
+                                 mode="RGB")
+    dm = ImageDataModule(path=str(folder), image_size=16, channels=1, limit=5, val_size=0.5)
+    dm.setup()
+    assert dm.image_shape == (1, 16, 16)
+    assert {len(t) for t in dm.splits.values()} == {5}
+
+
+def test_image_column_found_by_type_or_named(tmp_path):
+    folder = write_image_parquet(tmp_path / "img", {"train": 10, "test": 4}, column="img")
+    dm = ImageDataModule(path=str(folder))
+    dm.setup()
+    assert dm.image_shape == (1, 28, 28)
+    with pytest.raises(AelabError, match="data.image_column=photo is not a column"):
+        ImageDataModule(path=str(folder), image_column="photo").setup()
+
+
+def test_offline_hub_id_names_the_offline_options(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dm = ImageDataModule(path="nobody-has/this-dataset-cached")
+    with pytest.raises(AelabError, match=r"data=shapes.*data.path=<local folder>"):
+        dm.setup()
+
+
+def test_missing_local_folder_is_named(tmp_path):
+    with pytest.raises(AelabError, match="does not exist"):
+        ImageDataModule(path=str(tmp_path / "nowhere")).setup()
+
+
+def test_shapes_are_seeded_rgb_uint8():
+    a, b = make_shapes(8, 32, seed=3), make_shapes(8, 32, seed=3)
+    assert a.shape == (8, 3, 32, 32) and a.dtype == torch.uint8
+    assert torch.equal(a, b)
+    assert not torch.equal(a, make_shapes(8, 32, seed=4))
+    assert a.float().std() > 20  # shapes on backgrounds, not flat images
+
+
+def test_shapes_datamodule_splits_differ():
+    dm = ShapesDataModule(image_size=24, num_train=10, num_val=4, num_test=4)
+    dm.setup()
+    assert dm.image_shape == (3, 24, 24)
+    assert not torch.equal(dm.splits["val"], dm.splits["test"])
+
+
+def test_batch_loader_indexes_whole_batches_and_covers_every_image():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    batches = list(batch_loader(images, batch_size=4, shuffle=False, seed=0))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    shuffled = torch.cat(list(batch_loader(images, batch_size=3, shuffle=True, seed=0)))
+    assert len(shuffled) == 9  # training drops the ragged last batch
+    assert len(set(shuffled.flatten().tolist())) == 9
+
+
+def test_to_unit_float():
+    x = torch.tensor([0, 255], dtype=torch.uint8)
+    assert to_unit_float(x).tolist() == [0.0, 1.0]

@@ -1,0 +1,95 @@
+"""A short real training run: metrics.json, checkpoints, TensorBoard, eval, resume."""
+
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from aelab.run import evaluate, train
+
+IMAGE_METRICS = {"test/mse", "test/psnr", "test/ssim", "val/loss", "epoch", "global_step"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One short shapes run (2 epochs), shared by the tests that only read its outputs."""
+    from tests.conftest import FAST, compose_config
+
+    tmp = tmp_path_factory.mktemp("shared")
+    run = tmp / "run"
+    cfg = compose_config([f"paths.output_dir={run}", f"paths.cache_dir={tmp / 'cache'}",
+                          *FAST, "trainer.max_epochs=2", "hydra.job.name=train"])
+    best = train(cfg)
+    # eval.py reads the config Hydra saved; write it as a real run would.
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "config.yaml").write_text(__import__("omegaconf").OmegaConf.to_yaml(cfg))
+    return run, best
+
+
+def test_run_writes_metrics_checkpoints_and_events(finished_run):
+    run, best = finished_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert IMAGE_METRICS <= set(metrics)
+    assert metrics["epoch"] == 2 and metrics["global_step"] == 6
+    assert 0 < metrics["test/ssim"] <= 1 and metrics["test/psnr"] > 5
+    assert best == pytest.approx(metrics["best/val/loss"])
+    assert (run / "checkpoints" / "last.ckpt").exists() and (run / "checkpoints" / "best.ckpt").exists()
+
+
+def test_checkpoint_is_plain_data_with_the_config(finished_run):
+    run, _ = finished_run
+    ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
+    assert ckpt["config"]["model"]["latent_dim"] == 32
+    assert any(k.startswith("net.encoder") for k in ckpt["state_dict"])
+
+
+def test_tensorboard_has_scalars_hparams_with_metrics_and_images(finished_run):
+    run, _ = finished_run
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss_step", "val/loss", "val/psnr", "test/psnr"} <= set(tags["scalars"])
+    assert "val/reconstructions" in tags["images"]
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    hparam_names = {h.name for h in experiment.experiment.hparam_infos}
+    metric_names = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"model.latent_dim", "optimizer.lr", "seed"} <= hparam_names
+    assert {"test/psnr", "test/ssim"} <= metric_names
+
+
+def test_eval_reproduces_the_test_metrics(finished_run):
+    run, _ = finished_run
+    trained = json.loads((run / "metrics.json").read_text())
+    evaluated = evaluate(str(run))
+    for key in ("test/psnr", "test/ssim", "test/mse"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-4)
+    assert json.loads((run / "eval_metrics.json").read_text())["test/psnr"] == pytest.approx(
+        trained["test/psnr"], abs=1e-4)
+
+
+def test_resume_from_last_continues_the_run(make_cfg, tmp_path):
+    run = tmp_path / "resumable"
+    train(make_cfg(run_dir=run))
+    first = json.loads((run / "metrics.json").read_text())
+    train(make_cfg("trainer.max_epochs=2", "ckpt_path=last", run_dir=run))
+    resumed = json.loads((run / "metrics.json").read_text())
+    # One more epoch on top of the first: the step count continues, not restarts.
+    assert first["global_step"] == 3 and resumed["global_step"] == 6
+    assert resumed["epoch"] == 2
+
+
+@pytest.mark.parametrize("model", ["mlp_ae", "conv_ae"])
+@pytest.mark.parametrize("size", [28, 32])
+def test_models_train_on_images_of_any_size(make_cfg, model, size):
+    cfg = make_cfg(f"model={model}", f"data.image_size={size}", "logger=csv",
+                   "~callbacks.reconstructions", "model.width=16" if model == "mlp_ae" else "seed=1")
+    assert train(cfg) > 0
+
+
+def test_schedulers_and_optimizers_run(make_cfg):
+    for extra in (["scheduler=cosine", "optimizer=sgd"], ["scheduler=plateau", "optimizer=adamw"]):
+        assert train(make_cfg(*extra, "logger=csv")) > 0

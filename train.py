@@ -1,0 +1,21 @@
+"""Train an autoencoder: python train.py model=conv_ae data=cifar10 [key=value ...]
+
+Config groups and keys live in conf/ (python train.py --help lists them). Heavy imports
+happen after Hydra parsed the command line, so --help and config errors answer fast.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from aelab.errors import exit_on_user_error
+    from aelab.run import train
+
+    with exit_on_user_error():
+        return train(cfg)
+
+
+if __name__ == "__main__":
+    main()
