@@ -26,6 +26,16 @@ def plain_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
 
 
+def check_config(cfg: DictConfig) -> None:
+    """Mistakes that would otherwise surface deep inside instantiate(), named up front."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        example = " ".join(f"{key}=<value>" for key in missing)
+        raise AelabError(f"required config values are not set: {', '.join(missing)}; "
+                         f"give them on the command line: {example}")
+    check_modalities(cfg)
+
+
 def check_modalities(cfg: DictConfig) -> None:
     """A text model on image data (or the reverse) fails here, before anything is loaded."""
     data_kind = getattr(get_class(cfg.data._target_), "modality", None)
@@ -116,7 +126,7 @@ def write_metrics(path: Path, metrics: dict) -> None:
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
-    check_modalities(cfg)
+    check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)

@@ -1,0 +1,51 @@
+"""The entry points as a user runs them: real subprocesses, exit codes, messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, env=ENV, text=True,
+                          capture_output=True, timeout=300)
+
+
+def test_train_then_eval_from_the_command_line(tmp_path):
+    run_dir = tmp_path / "run"
+    done = run("train.py", "trainer=debug", "data.num_train=64", "data.num_val=32",
+               "data.num_test=32", "data.batch_size=16", "model.width=8",
+               f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+
+    evaluated = run("eval.py", f"run_dir={run_dir}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    psnr_line = next(line for line in evaluated.stdout.splitlines() if line.startswith("test/psnr"))
+    assert abs(float(psnr_line.split()[1]) - metrics["test/psnr"]) < 1e-3
+    assert not (run_dir / ".hydra" / "overrides.yaml").read_text().count("run_dir")
+
+
+def test_unknown_model_lists_the_valid_names():
+    done = run("train.py", "model=transformer_xl")
+    assert done.returncode != 0
+    assert "Available options in 'model'" in done.stderr and "conv_ae" in done.stderr
+
+
+def test_missing_data_path_is_one_clear_line(tmp_path):
+    done = run("train.py", "data=images", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2
+    assert "data.path=<value>" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
+    done = run("eval.py", f"run_dir={tmp_path}")
+    assert done.returncode == 2
+    assert "is not a training run dir" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
