@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 from PIL import Image as PILImage
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from aelab.data.hub import find_column, load_splits, standard_splits
 from aelab.errors import AelabError
@@ -38,15 +38,51 @@ class IndexedBatches(Dataset):
         return self.images[torch.as_tensor(indices)]
 
 
+class EpochBatchSampler(Sampler[list[int]]):
+    """Index batches, reshuffled per epoch from (seed, epoch), sharded across processes.
+
+    The order depends only on the seed and the epoch number that Lightning passes to
+    `set_epoch`, so a resumed run sees the same batches as an uninterrupted one, and each
+    of `world_size` processes takes every world_size-th batch of the same permutation.
+    """
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, seed: int = 0,
+                 drop_last: bool = False, rank: int = 0, world_size: int = 1):
+        self.size, self.batch_size, self.shuffle, self.seed = size, batch_size, shuffle, seed
+        self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _all_batches(self) -> list[torch.Tensor]:
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(
+                self.seed * 100_003 + self.epoch))
+        else:
+            order = torch.arange(self.size)
+        batches = list(order.split(self.batch_size))
+        if self.drop_last and len(batches) > 1 and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        # Every process must run the same number of steps, or DDP hangs at the end.
+        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
+        return batches[:usable]
+
+    def __iter__(self):
+        for batch in self._all_batches()[self.rank::self.world_size]:
+            yield batch.tolist()
+
+    def __len__(self) -> int:
+        return len(self._all_batches()) // self.world_size
+
+
 def batch_loader(images: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
-                 num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
-    if shuffle:
-        sampler = RandomSampler(range(len(images)), generator=torch.Generator().manual_seed(seed))
-    else:
-        sampler = SequentialSampler(range(len(images)))
+                 num_workers: int = 0, pin_memory: bool = False, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
     # Drop the ragged last batch in training only: BatchNorm dislikes a batch of one.
-    batches = BatchSampler(sampler, batch_size, drop_last=shuffle and len(images) > batch_size)
-    return DataLoader(IndexedBatches(images), sampler=batches, batch_size=None,
+    sampler = EpochBatchSampler(len(images), batch_size, shuffle, seed, drop_last=shuffle,
+                                rank=rank, world_size=world_size)
+    return DataLoader(IndexedBatches(images), sampler=sampler, batch_size=None,
                       num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=num_workers > 0)
 
@@ -176,8 +212,11 @@ class ImageDataModule(L.LightningDataModule):
 
     # -- batches ---------------------------------------------------------------------------
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
+        # Under DDP each process takes its own share of the batches (see EpochBatchSampler).
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return batch_loader(self.splits[role], self.batch_size, shuffle, self.seed,
-                            self.num_workers, self.pin_memory)
+                            self.num_workers, self.pin_memory, rank, world)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
