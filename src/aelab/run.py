@@ -56,9 +56,14 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """The LightningModule, completed with what only the data knows (image shape, vocab)."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    return instantiate(cfg.model, **datamodule_facts(datamodule),
-                       optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
-                       monitor=cfg.monitor.metric)
+    extra = datamodule_facts(datamodule)
+    if cfg.get("corruption"):
+        if datamodule.modality != "image":
+            raise AelabError("the corruption group applies to image models; text models take "
+                             "their input noise from model.noise")
+        extra["corruption"] = instantiate(cfg.corruption)
+    return instantiate(cfg.model, **extra, optimizer=instantiate(cfg.optimizer),
+                       scheduler=scheduler, monitor=cfg.monitor.metric)
 
 
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:

@@ -17,12 +17,23 @@ def make_grid(images: torch.Tensor, nrow: int, pad: int = 2) -> torch.Tensor:
     return grid
 
 
+def interleave_rows(groups: list[torch.Tensor], nrow: int) -> torch.Tensor:
+    """[inputs, outputs, ...] -> rows of nrow: inputs 0-7, outputs 0-7, inputs 8-15, ..."""
+    rows = []
+    for start in range(0, len(groups[0]), nrow):
+        rows += [group[start:start + nrow] for group in groups]
+    return torch.cat(rows)
+
+
 def tensorboard_writers(trainer: L.Trainer) -> list:
     return [lg.experiment for lg in trainer.loggers if hasattr(lg.experiment, "add_image")]
 
 
 class ReconstructionGrid(L.Callback):
-    """Logs `num_images` validation images (top rows) above their reconstructions."""
+    """Logs `num_images` validation images above their reconstructions.
+
+    With a corruption the rows are: corrupted input, model output, clean target.
+    """
 
     def __init__(self, num_images: int = 16, nrow: int = 8):
         self.num_images, self.nrow = num_images, nrow
@@ -31,12 +42,11 @@ class ReconstructionGrid(L.Callback):
         writers = tensorboard_writers(trainer)
         if trainer.sanity_checking or not writers or not hasattr(trainer.datamodule, "examples"):
             return
-        images = trainer.datamodule.examples("val", self.num_images, pl_module.device)
+        clean = trainer.datamodule.examples("val", self.num_images, pl_module.device)
         with torch.no_grad():
-            recon = pl_module(images)
-        pairs = []
-        for start in range(0, len(images), self.nrow):  # interleave rows: inputs, then outputs
-            pairs += [images[start:start + self.nrow], recon[start:start + self.nrow]]
-        grid = make_grid(torch.cat(pairs).float().clamp(0, 1).cpu(), self.nrow)
+            inputs = pl_module.corrupt(clean, seed=0)
+            outputs = pl_module(inputs)
+        groups = [inputs, outputs] + ([clean] if pl_module.corruption is not None else [])
+        grid = make_grid(interleave_rows(groups, self.nrow).float().clamp(0, 1).cpu(), self.nrow)
         for writer in writers:
             writer.add_image("val/reconstructions", grid, trainer.global_step)

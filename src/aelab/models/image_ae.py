@@ -9,6 +9,7 @@ from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from aelab.data.corruption import Corruption
 from aelab.errors import AelabError
 from aelab.models.optim import configure
 
@@ -30,7 +31,9 @@ class ImageAutoencoder(L.LightningModule):
     """Wraps any net with encode / decode_logits / decode (see `aelab.nets`).
 
     `net` is a partial (Hydra `_partial_: true`) completed here with the image shape the
-    data reports, so no image size is hard-coded in a config.
+    data reports, so no image size is hard-coded in a config. With a `corruption`, the net
+    sees corrupted images and is scored against the clean ones (denoising, inpainting,
+    super-resolution), and the corruption's trivial baselines are logged beside it.
     """
 
     modality = "image"
@@ -38,7 +41,7 @@ class ImageAutoencoder(L.LightningModule):
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, scheduler: Callable | None = None,
                  latent_dim: int = 32, depth: int = 3, width: int = 32, loss: str = "mse",
-                 monitor: str = "val/loss"):
+                 monitor: str = "val/loss", corruption: Corruption | None = None):
         super().__init__()
         if loss not in ("mse", "bce"):
             raise AelabError(f"model.loss={loss} is not one of: mse, bce")
@@ -50,9 +53,15 @@ class ImageAutoencoder(L.LightningModule):
                              f" {err}") from None
         self.image_shape, self.latent_dim, self.loss_name = tuple(image_shape), latent_dim, loss
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+        self.corruption = corruption
         self.train_metrics = image_metrics("train/", ssim=False)
         self.val_metrics = image_metrics("val/")
         self.test_metrics = image_metrics("test/")
+        baselines = corruption.baselines if corruption else ()
+        self.baseline_metrics = nn.ModuleDict({
+            stage: MetricCollection({name: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
+                                     for name in baselines}, prefix=f"{stage}/")
+            for stage in ("val", "test")})
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.encode(x)
@@ -63,15 +72,30 @@ class ImageAutoencoder(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def corrupt(self, images: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+        """The net's input for clean `images`; a seed makes evaluation noise repeatable."""
+        if self.corruption is None:
+            return images
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=images.device).manual_seed(seed)
+        return self.corruption(images, generator)
+
     def reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(logits, target)
         return F.mse_loss(torch.sigmoid(logits), target)
 
-    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection) -> torch.Tensor:
-        logits = self.net.decode_logits(self.net.encode(images))
+    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
+              batch_idx: int) -> torch.Tensor:
+        # Training draws fresh noise; val/test noise is fixed per batch so scores repeat.
+        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        logits = self.net.decode_logits(self.net.encode(inputs))
         loss = self.reconstruction_loss(logits, images)
         metrics.update(torch.sigmoid(logits).detach(), images)
+        if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
+            self.baseline_metrics[stage].update(inputs, images)
+            self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
         # on_epoch accumulates on the device; nothing here forces a host sync per step.
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True,
                  prog_bar=True, batch_size=len(images))
@@ -79,13 +103,13 @@ class ImageAutoencoder(L.LightningModule):
         return loss
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics)
+        return self._step(batch, "train", self.train_metrics, batch_idx)
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics)
+        self._step(batch, "val", self.val_metrics, batch_idx)
 
     def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics)
+        self._step(batch, "test", self.test_metrics, batch_idx)
 
     def configure_optimizers(self) -> dict:
         return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)

@@ -1,0 +1,104 @@
+"""Corruptions applied to an image batch on the device: noise, masking, downsampling.
+
+With one of these, any image model becomes a denoising, inpainting or super-resolution
+model: it sees `corrupt(x)` and is scored against the clean `x`. Each corruption also
+names the trivial baseline logged beside the model's score (the corrupted input itself,
+or bicubic upsampling), so a result can be read against doing nothing clever.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from aelab.errors import AelabError
+
+
+class Corruption:
+    """Base: `__call__(clean, generator)` -> corrupted images in [0, 1], same shape."""
+
+    baselines: tuple[str, ...] = ("psnr_input",)
+
+    def __call__(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_probability(name: str, p: float) -> None:
+    if not 0 <= p <= 1:
+        raise AelabError(f"corruption.{name}={p} must be a probability in [0, 1]")
+
+
+class GaussianNoise(Corruption):
+    """Additive white noise of standard deviation `sigma`, clipped back to [0, 1]."""
+
+    def __init__(self, sigma: float = 0.3):
+        if sigma < 0:
+            raise AelabError(f"corruption.sigma={sigma} must be >= 0")
+        self.sigma = sigma
+
+    def __call__(self, clean, generator=None):
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+        return (clean + self.sigma * noise).clamp(0, 1)
+
+
+class SaltPepper(Corruption):
+    """Each pixel (all channels together) becomes black or white with probability `p`."""
+
+    def __init__(self, p: float = 0.1):
+        _check_probability("p", p)
+        self.p = p
+
+    def __call__(self, clean, generator=None):
+        n, _, h, w = clean.shape
+        u = torch.rand((n, 1, h, w), generator=generator, device=clean.device)
+        salt = torch.rand((n, 1, h, w), generator=generator, device=clean.device) < 0.5
+        hit = u < self.p
+        return torch.where(hit, salt.to(clean.dtype).expand_as(clean), clean)
+
+
+class Mask(Corruption):
+    """Zero out a fraction `p` of the image: single pixels, or `block`-sized squares."""
+
+    def __init__(self, p: float = 0.25, mode: str = "pixels", block: int = 4):
+        _check_probability("p", p)
+        if mode not in ("pixels", "blocks"):
+            raise AelabError(f"corruption.mode={mode} is not one of: pixels, blocks")
+        self.p, self.mode, self.block = p, mode, block
+
+    def __call__(self, clean, generator=None):
+        n, _, h, w = clean.shape
+        cell = self.block if self.mode == "blocks" else 1
+        grid = (n, 1, -(-h // cell), -(-w // cell))
+        keep = torch.rand(grid, generator=generator, device=clean.device) >= self.p
+        keep = keep.repeat_interleave(cell, 2).repeat_interleave(cell, 3)[:, :, :h, :w]
+        return clean * keep.to(clean.dtype)
+
+
+class Downsample(Corruption):
+    """Box-filter downsampling by `factor`, then bicubic back to full size.
+
+    The model's input holds only the low-resolution information; upsampling it first keeps
+    every architecture unchanged (the SRCNN / VDSR convention). The input is therefore the
+    bicubic baseline itself, logged as `psnr_bicubic`.
+    """
+
+    baselines = ("psnr_input", "psnr_bicubic")
+
+    def __init__(self, factor: int = 2):
+        if factor not in (2, 3, 4, 8):
+            raise AelabError(f"corruption.factor={factor} must be 2, 3, 4 or 8")
+        self.factor = factor
+
+    def low_resolution(self, clean: torch.Tensor) -> torch.Tensor:
+        h, w = clean.shape[-2:]
+        if h < 2 * self.factor or w < 2 * self.factor:
+            raise AelabError(f"images of {h}x{w} px are too small for corruption.factor="
+                             f"{self.factor}")
+        return F.interpolate(clean, size=(h // self.factor, w // self.factor), mode="area")
+
+    def __call__(self, clean, generator=None):
+        low = self.low_resolution(clean)
+        return F.interpolate(low, size=clean.shape[-2:], mode="bicubic",
+                             align_corners=False).clamp(0, 1)
