@@ -37,6 +37,7 @@ class ImageAutoencoder(L.LightningModule):
     """
 
     modality = "image"
+    latent_outputs = 1  # a VAE's encoder returns mean and log-variance: 2
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, scheduler: Callable | None = None,
@@ -46,8 +47,9 @@ class ImageAutoencoder(L.LightningModule):
         if loss not in ("mse", "bce"):
             raise AelabError(f"model.loss={loss} is not one of: mse, bce")
         try:
+            extra = {"latent_outputs": self.latent_outputs} if self.latent_outputs != 1 else {}
             self.net = net(image_shape=tuple(image_shape), latent_dim=latent_dim, depth=depth,
-                           width=width)
+                           width=width, **extra)
         except ValueError as err:
             raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
                              f" {err}") from None

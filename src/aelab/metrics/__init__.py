@@ -1,0 +1,1 @@
+"""Metrics torchmetrics lacks: latent-space statistics and sequence likelihoods."""

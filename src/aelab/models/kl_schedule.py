@@ -1,0 +1,19 @@
+"""KL weight over training: constant, linear warm-up, or cyclical (Fu et al., 2019)."""
+
+
+def kl_weight(step: int, beta: float, schedule: str, steps: int, ratio: float = 0.5) -> float:
+    """The weight of the KL term at optimisation step `step`.
+
+    linear: 0 -> beta over `steps` steps, then beta (Bowman et al., 2016).
+    cyclical: repeats every `steps` steps, rising 0 -> beta over the first `ratio` of each
+    cycle and holding beta for the rest, which lets the encoder re-learn codes after
+    each reset.
+    """
+    if schedule == "none" or steps <= 0:
+        return beta
+    if schedule == "linear":
+        return beta * min(1.0, step / steps)
+    if schedule == "cyclical":
+        position = (step % steps) / steps
+        return beta * min(1.0, position / ratio)
+    raise ValueError(f"unknown KL schedule {schedule!r}; choose none, linear or cyclical")

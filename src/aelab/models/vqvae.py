@@ -1,0 +1,61 @@
+"""VQ-VAE for images: reconstruction loss + commitment loss; EMA codebook (no codebook loss).
+
+Logs codebook usage and perplexity on val and test. New images come from a prior over the
+code grid, trained as a second run: `model=code_prior model.vqvae_run=<this run dir>`.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from aelab.metrics.latent import CodebookUsage
+from aelab.models.image_ae import ImageAutoencoder
+
+
+class ImageVQVAE(ImageAutoencoder):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
+                                          for stage in ("val", "test")})
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous encoder output; `codes` gives the discrete code grid."""
+        return self.net.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Quantise continuous vectors, then decode (so interpolations stay on the codebook)."""
+        return self.net.decode(self.net.quantize(z)[0])
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.quantize(self.net.encode(x))[1]
+
+    def _step(self, images, stage, metrics, batch_idx):
+        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        quantised, codes, commitment = self.net.quantize(self.net.encode(inputs))
+        logits = self.net.decode_logits(quantised)
+        recon = torch.sigmoid(logits)
+        rec_loss = F.mse_loss(recon, images)
+        loss = rec_loss + commitment
+        n = len(images)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=n)
+        self.log(f"{stage}/commitment", commitment, on_epoch=True, batch_size=n)
+        metrics.update(recon.detach(), images)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
+        if stage in self.usage:
+            self.usage[stage].update(codes)
+            if len(self.baseline_metrics[stage]):
+                self.baseline_metrics[stage].update(inputs, images)
+                self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
+        return loss
+
+    def _log_usage(self, stage: str) -> None:
+        for name, value in self.usage[stage].compute().items():
+            self.log(f"{stage}/{name}", value)
+        self.usage[stage].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_usage("val")
+        self.log("train/codebook_restarts", self.net.quantizer.restarts.float())
+
+    def on_test_epoch_end(self) -> None:
+        self._log_usage("test")
