@@ -71,3 +71,20 @@ def write_image_parquet(folder: Path, sizes: dict, shape=(28, 28), mode="L", col
                                features=features)
         ds.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
     return folder
+
+
+def train_run(run_dir: Path, *overrides: str, fast: bool = True) -> dict:
+    """Train like `train.py hydra.run.dir=run_dir ...` does, .hydra/config.yaml included."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from aelab.run import train
+
+    cfg = compose_config([f"paths.output_dir={run_dir}",
+                          f"paths.cache_dir={run_dir.parent / 'cache'}",
+                          *(FAST if fast else []), "logger=csv", *overrides])
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    train(cfg)
+    return json.loads((run_dir / "metrics.json").read_text())

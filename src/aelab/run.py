@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
@@ -47,7 +48,7 @@ def check_modalities(cfg: DictConfig) -> None:
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate_checked(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
@@ -55,15 +56,28 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """The LightningModule, completed with what only the data knows (image shape, vocab)."""
+    return instantiate_model(cfg, **datamodule_facts(datamodule))
+
+
+def instantiate_model(cfg: DictConfig, **facts) -> L.LightningModule:
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    extra = datamodule_facts(datamodule)
     if cfg.get("corruption"):
-        if datamodule.modality != "image":
+        if "image_shape" not in facts:
             raise AelabError("the corruption group applies to image models; text models take "
                              "their input noise from model.noise")
-        extra["corruption"] = instantiate(cfg.corruption)
-    return instantiate(cfg.model, **extra, optimizer=instantiate(cfg.optimizer),
-                       scheduler=scheduler, monitor=cfg.monitor.metric)
+        facts["corruption"] = instantiate(cfg.corruption)
+    return instantiate_checked(cfg.model, **facts, optimizer=instantiate(cfg.optimizer),
+                               scheduler=scheduler, monitor=cfg.monitor.metric)
+
+
+def instantiate_checked(node: DictConfig, **kwargs):
+    """`instantiate`, but a user mistake found in a constructor surfaces as itself."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, AelabError):  # say the user's mistake, not Hydra's wrapper
+            raise err.__cause__ from None
+        raise
 
 
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
@@ -182,8 +196,8 @@ def load_run_config(run_dir: Path) -> DictConfig:
     return cfg
 
 
-def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -> dict:
-    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json."""
+def load_run(run_dir: str, ckpt: str = "best"):
+    """(config, datamodule, model with the checkpoint's weights, checkpoint dict) of a run."""
     run = Path(run_dir).expanduser()
     cfg = load_run_config(run)
     checkpoint = best_checkpoint(run, ckpt)
@@ -192,6 +206,13 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -
     model = build_model(cfg, datamodule)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model.load_state_dict(state["state_dict"])
+    return cfg, datamodule, model, state
+
+
+def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -> dict:
+    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json."""
+    run = Path(run_dir).expanduser()
+    cfg, datamodule, model, state = load_run(run_dir, ckpt)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False)
@@ -200,3 +221,34 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -
     metrics.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
     write_metrics(run / "eval_metrics.json", metrics)
     return metrics
+
+
+def pick_device(accelerator: str | None) -> torch.device:
+    if accelerator in (None, "auto", "gpu", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
+             **options) -> Path:
+    """Run a generation task on a finished run; write generated/<task>.png; return its path."""
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    from aelab.generate_images import TASKS, run_task
+
+    if task not in TASKS:  # before loading anything
+        raise AelabError(f"task={task} is not one of: {', '.join(TASKS)}")
+    run = Path(run_dir).expanduser()
+    cfg, datamodule, model, _ = load_run(run_dir, ckpt)
+    model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
+    grid = run_task(task, model, datamodule, **options)
+    out = run / "generated" / f"{task}.png"
+    out.parent.mkdir(exist_ok=True)
+    pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    image = Image.fromarray(pixels)
+    scale = max(1, 512 // max(image.size))  # small images are enlarged so they can be seen
+    image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST).save(out)
+    with SummaryWriter(str(run / "tensorboard")) as writer:
+        writer.add_image(f"generated/{task}", grid)
+    return out

@@ -40,7 +40,8 @@ class ReconstructionGrid(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writers = tensorboard_writers(trainer)
-        if trainer.sanity_checking or not writers or not hasattr(trainer.datamodule, "examples"):
+        if (trainer.sanity_checking or not writers or not hasattr(pl_module, "corrupt")
+                or not hasattr(trainer.datamodule, "examples")):
             return
         clean = trainer.datamodule.examples("val", self.num_images, pl_module.device)
         with torch.no_grad():
@@ -50,3 +51,21 @@ class ReconstructionGrid(L.Callback):
         grid = make_grid(interleave_rows(groups, self.nrow).float().clamp(0, 1).cpu(), self.nrow)
         for writer in writers:
             writer.add_image("val/reconstructions", grid, trainer.global_step)
+
+
+class SampleGrid(L.Callback):
+    """Logs `num_images` new images from models that can sample (VAE, code prior)."""
+
+    def __init__(self, num_images: int = 32, nrow: int = 8, seed: int = 0):
+        self.num_images, self.nrow, self.seed = num_images, nrow, seed
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        writers = tensorboard_writers(trainer)
+        if trainer.sanity_checking or not writers or not hasattr(pl_module, "sample"):
+            return
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leave training's RNG alone
+            torch.manual_seed(self.seed)
+            images = pl_module.sample(self.num_images)
+        grid = make_grid(images.float().clamp(0, 1).cpu(), self.nrow)
+        for writer in writers:
+            writer.add_image("val/samples", grid, trainer.global_step)

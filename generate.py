@@ -1,0 +1,25 @@
+"""Generate from a finished run: python generate.py run_dir=<run dir> task=<task>
+
+Tasks: reconstruct, sample, interpolate, denoise (a model trained with a noise or mask
+corruption), upscale (a model trained with corruption=downsample). Writes
+<run dir>/generated/<task>.png and logs the grid to the run's TensorBoard.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="generate")
+def main(cfg: DictConfig) -> None:
+    from aelab.errors import exit_on_user_error
+    from aelab.run import generate
+
+    with exit_on_user_error():
+        path = generate(cfg.run_dir, cfg.task, ckpt=cfg.ckpt, accelerator=cfg.accelerator,
+                        n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
+                        temperature=cfg.temperature)
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Second stage of a VQ-VAE: a transformer prior over its code grids, for sampling images.
+
+    python train.py model=conv_vqvae ... hydra.run.dir=RUN1
+    python train.py model=code_prior model.vqvae_run=RUN1 <same data> hydra.run.dir=RUN2
+    python generate.py run_dir=RUN2 task=sample
+
+The VQ-VAE of RUN1 is loaded from its config and best checkpoint and stays frozen; each
+batch is encoded to codes on the fly. Losses are nats per code; `test/nll` is nats per
+image of the code grid.
+"""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+
+from aelab.errors import AelabError
+from aelab.models.optim import configure
+from aelab.nets.code_transformer import CodeTransformer
+
+
+def load_vqvae(run_dir: str, image_shape: tuple[int, int, int]) -> L.LightningModule:
+    from aelab.run import best_checkpoint, instantiate_model, load_run_config
+
+    run = Path(run_dir).expanduser()
+    cfg = load_run_config(run)
+    if not cfg.model._target_.endswith("ImageVQVAE"):
+        raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
+                         "prior needs a model=conv_vqvae run")
+    vqvae = instantiate_model(cfg, image_shape=image_shape)
+    state = torch.load(best_checkpoint(run), map_location="cpu", weights_only=True)
+    vqvae.load_state_dict(state["state_dict"])
+    return vqvae
+
+
+class CodePrior(L.LightningModule):
+    modality = "image"
+
+    def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
+                 scheduler=None, monitor: str = "val/loss", depth: int = 4, width: int = 128,
+                 heads: int = 4, dropout: float = 0.1, latent_dim: int | None = None):
+        super().__init__()
+        if not vqvae_run:
+            raise AelabError("model.vqvae_run is not set: give the run dir of a model=conv_vqvae run")
+        self.vqvae = load_vqvae(vqvae_run, image_shape).requires_grad_(False).eval()
+        grid = self.vqvae.net.grid_shape
+        self.grid_shape = grid
+        self.prior = CodeTransformer(self.vqvae.net.quantizer.num_codes, grid[0] * grid[1],
+                                     width, depth, heads, dropout)
+        self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+        self.nll = MeanMetric()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.vqvae.eval()  # frozen: BatchNorm statistics and the EMA codebook must not move
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        codes = self.prior.sample(n, temperature).view(n, *self.grid_shape)
+        return self.vqvae.net.decode_codes(codes)
+
+    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
+        with torch.no_grad():
+            codes = self.vqvae.codes(images).flatten(1)
+        logits = self.prior(codes)
+        nll_per_code = F.cross_entropy(logits.transpose(1, 2), codes, reduction="none")
+        loss = nll_per_code.mean()
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=len(images))
+        if stage == "test":
+            self.nll.update(nll_per_code.sum(1))
+            self.log("test/nll", self.nll, on_epoch=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def configure_optimizers(self):
+        return configure(self.prior.parameters(), self.optimizer, self.scheduler, self.monitor)
