@@ -12,6 +12,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
 
@@ -114,12 +115,14 @@ def resume_path(cfg: DictConfig) -> str | None:
         last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if ckpt == "last" and last.exists():
             log.info("resuming from %s", last)
+            load_checkpoint(last)
             return str(last)
         if ckpt == "last":
             log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
         return None
     if not Path(ckpt).exists():
         raise AelabError(f"ckpt_path={ckpt} does not exist; give a checkpoint file or 'last'")
+    load_checkpoint(ckpt)  # refuse unsafe or broken files here, with a clear message
     return str(ckpt)
 
 
@@ -204,7 +207,7 @@ def load_run(run_dir: str, ckpt: str = "best"):
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = load_checkpoint(checkpoint)
     model.load_state_dict(state["state_dict"])
     return cfg, datamodule, model, state
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
+from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.models.optim import configure
 from aelab.nets.code_transformer import CodeTransformer
@@ -30,7 +31,7 @@ def load_vqvae(run_dir: str, image_shape: tuple[int, int, int]) -> L.LightningMo
         raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
                          "prior needs a model=conv_vqvae run")
     vqvae = instantiate_model(cfg, image_shape=image_shape)
-    state = torch.load(best_checkpoint(run), map_location="cpu", weights_only=True)
+    state = load_checkpoint(best_checkpoint(run))
     vqvae.load_state_dict(state["state_dict"])
     return vqvae
 

@@ -22,6 +22,16 @@ def stage_sizes(size: int, depth: int) -> list[int]:
     return sizes
 
 
+def check_depth(height: int, width: int, depth: int) -> None:
+    """Every stride-2 stage must have at least 2 pixels to halve."""
+    sizes = stage_sizes(min(height, width), depth)
+    if depth < 1 or sizes[-2] < 2:
+        fit = next(d for d in range(1, depth + 1) if stage_sizes(min(height, width), d)[-1] == 1)
+        raise ValueError(f"model.depth={depth} does not fit {height}x{width} images: {fit} "
+                         f"stride-2 stages already reach 1 pixel ({' -> '.join(map(str, sizes))});"
+                         f" use model.depth<={fit} or a larger data.image_size")
+
+
 def conv_block(c_in: int, c_out: int, norm: str, act: str, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none"),
                          norm2d(norm, c_out), activation(act))
@@ -82,7 +92,8 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         channels, height, width_px = image_shape
         if depth < 1 or latent_dim < 1 or width < 1:
-            raise ValueError("depth, latent_dim and width must be positive")
+            raise ValueError("model.depth, model.latent_dim and model.width must be positive")
+        check_depth(height, width_px, depth)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)

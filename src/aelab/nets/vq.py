@@ -7,7 +7,7 @@ holds one of `num_codes` codes, which a prior (`aelab.models.code_prior`) can mo
 import torch
 from torch import nn
 
-from aelab.nets.conv import ConvDecoder, ConvEncoder, stage_sizes
+from aelab.nets.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes
 from aelab.nets.quantizer import VectorQuantizer
 
 
@@ -18,6 +18,10 @@ class ConvVQAutoencoder(nn.Module):
                  activation: str = "silu"):
         super().__init__()
         channels, height, width_px = image_shape
+        if depth < 1 or latent_dim < 1 or width < 1 or num_codes < 2:
+            raise ValueError("model.depth, model.latent_dim, model.width must be positive and "
+                             "num_codes at least 2")
+        check_depth(height, width_px, depth)
         self.image_shape = tuple(image_shape)
         heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)
         self.grid_shape = (heights[-1], widths_px[-1])
