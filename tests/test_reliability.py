@@ -1,0 +1,157 @@
+"""Runs survive interruption, checkpoints are safe to load, and faults are named."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from aelab.checkpoint import load_checkpoint
+from aelab.errors import AelabError
+from aelab.models.image_ae import ImageAutoencoder
+from aelab.run import evaluate, train
+from tests.conftest import ROOT, train_run
+
+
+def comparable(metrics: dict) -> dict:
+    """Everything but wall-clock timings, which differ between any two runs."""
+    return {k: v for k, v in metrics.items() if not k.startswith("time/")}
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    first = train_run(tmp_path / "a", "trainer.max_epochs=2", "corruption=gaussian")
+    second = train_run(tmp_path / "b", "trainer.max_epochs=2", "corruption=gaussian")
+    assert comparable(first) == comparable(second)
+    other = train_run(tmp_path / "c", "trainer.max_epochs=2", "corruption=gaussian", "seed=1")
+    assert comparable(other) != comparable(first)
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
+    # The corruption draws noise and the VAE samples: both need the restored RNG streams.
+    extra = ["model=conv_vae", "model.iw_samples=4", "corruption=gaussian"]
+    whole = train_run(tmp_path / "whole", "trainer.max_epochs=2", *extra)
+    train_run(tmp_path / "split", "trainer.max_epochs=1", *extra)
+    resumed = train_run(tmp_path / "split", "trainer.max_epochs=2", "ckpt_path=last", *extra)
+    assert comparable(resumed) == comparable(whole)
+
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+KILL_RUN = ["trainer=cpu", "trainer.max_epochs=3", "trainer.enable_progress_bar=false",
+            "data.num_train=1600", "data.num_val=64", "data.num_test=64", "data.batch_size=16",
+            "model.width=8", "model.depth=2", "logger=csv", "corruption=gaussian"]
+
+
+def launch(run_dir, *extra):
+    return subprocess.Popen([sys.executable, "train.py", *KILL_RUN, *extra,
+                             f"paths.cache_dir={run_dir.parent / 'cache'}",
+                             f"hydra.run.dir={run_dir}"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
+    reference = launch(tmp_path / "reference")
+    killed_dir = tmp_path / "killed"
+    victim = launch(killed_dir)
+    last = killed_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and victim.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # now well inside the second epoch
+    assert victim.poll() is None, "the run finished before it could be killed"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (killed_dir / "metrics.json").exists()
+    assert load_checkpoint(last)["epoch"] == 0  # the end-of-epoch-1 state survived the kill
+
+    resumed = launch(killed_dir, "ckpt_path=last")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()[-2000:]
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    got = json.loads((killed_dir / "metrics.json").read_text())
+    assert comparable(got) == comparable(expected)
+
+
+class Exploit:
+    """Unpickling this would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Exploit(marker)}, evil)
+    with pytest.raises(AelabError, match="refusing to load .*could run code"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_eval_and_resume_refuse_an_unsafe_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train_run(run)
+    marker = tmp_path / "pwned"
+    for name in ("best.ckpt", "last.ckpt"):
+        torch.save({"state_dict": {}, "payload": Exploit(marker)}, run / "checkpoints" / name)
+    with pytest.raises(AelabError, match="refusing to load"):
+        evaluate(str(run))
+    with pytest.raises(AelabError, match="refusing to load"):
+        train_run(run, "ckpt_path=last")
+    assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_named(tmp_path):
+    broken = tmp_path / "broken.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(1000)}}, broken)
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(AelabError, match="not a readable checkpoint"):
+        load_checkpoint(broken)
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    """A write that dies half way leaves the previous last.ckpt intact and loadable."""
+    import fsspec.implementations.local as local
+
+    run = tmp_path / "run"
+    train_run(run)
+    before = load_checkpoint(run / "checkpoints" / "last.ckpt")
+
+    def dies_half_way(self, data):
+        self.f.write(data[: len(data) // 2])
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(local.LocalFileOpener, "write", dies_half_way)
+    with pytest.raises((KeyboardInterrupt, SystemExit, RuntimeError)):
+        train_run(run, "trainer.max_epochs=2", "ckpt_path=last")
+    monkeypatch.undo()
+    after = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert after["global_step"] == before["global_step"]
+    for key, value in before["state_dict"].items():
+        assert torch.equal(after["state_dict"][key], value)
+
+
+def test_a_nan_loss_stops_the_run_and_names_the_step(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train_run(run)  # one good epoch: 3 steps
+    good = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    original = ImageAutoencoder.reconstruction_loss
+
+    def fails_from_step_5(self, logits, target):
+        loss = original(self, logits, target)
+        return loss * float("nan") if self.global_step >= 4 else loss
+
+    monkeypatch.setattr(ImageAutoencoder, "reconstruction_loss", fails_from_step_5)
+    with pytest.raises(AelabError, match=r"NaN or infinite at optimizer step 5 .*last good"):
+        train_run(run, "trainer.max_epochs=2", "ckpt_path=last",
+                  "callbacks.stop_on_nan.check_every=1")
+    kept = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert kept["global_step"] == good["global_step"]
+    assert all(torch.isfinite(v).all() for v in kept["state_dict"].values() if v.is_floating_point())
