@@ -1,0 +1,110 @@
+"""Tables (and plots) of finished runs: what compare.py prints and writes.
+
+A run is a folder with `.hydra/config.yaml`; its results are `metrics.json`. A folder
+of runs (a multirun sweep, or any tree of runs) is searched recursively. The columns are
+the config keys that differ between the runs (what was swept) and the chosen metrics.
+"""
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+HIGHER_IS_BETTER = ("psnr", "ssim", "bleu", "acc", "usage", "active_units", "mi", "perplexity_codes")
+IGNORED_KEYS = ("paths.", "hydra.", "callbacks.", "logger.", "trainer.enable_progress_bar",
+                "trainer.default_root_dir", "ckpt_path")
+
+
+def find_runs(roots: list[Path]) -> list[Path]:
+    runs = []
+    for root in roots:
+        if (root / ".hydra" / "config.yaml").exists():
+            runs.append(root)
+        else:
+            runs += sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))
+    return runs
+
+
+def flat_config(run: Path) -> dict:
+    config = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml"), resolve=False)
+    out = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                out[f"{prefix}{key}"] = value
+
+    walk(config, "")
+    return {k: v for k, v in out.items() if not k.startswith(IGNORED_KEYS)}
+
+
+def read_run(run: Path) -> dict:
+    """Config, metrics and status ('done', 'failed: reason', 'running or killed')."""
+    metrics_file, failure_file = run / "metrics.json", run / "failure.txt"
+    if metrics_file.exists():
+        metrics, status = json.loads(metrics_file.read_text()), "done"
+    elif failure_file.exists():
+        metrics, status = {}, "failed: " + failure_file.read_text().strip().splitlines()[0]
+    else:
+        metrics, status = {}, "unfinished"
+    return {"run": run, "config": flat_config(run), "metrics": metrics, "status": status}
+
+
+def varying_keys(rows: list[dict]) -> list[str]:
+    keys = sorted({k for row in rows for k in row["config"]})
+    return [k for k in keys if len({json.dumps(row["config"].get(k), default=str)
+                                    for row in rows}) > 1]
+
+
+def higher_is_better(metric: str) -> bool:
+    return any(word in metric.rsplit("/", 1)[-1] for word in HIGHER_IS_BETTER)
+
+
+def build_table(roots: list[Path], metrics: list[str] | None = None,
+                sort_by: str | None = None) -> tuple[list[str], list[list]]:
+    rows = [read_run(run) for run in find_runs(roots)]
+    if not rows:
+        return [], []
+    swept = varying_keys(rows) if len(rows) > 1 else []
+    if not metrics:
+        metrics = sorted({k for row in rows for k in row["metrics"] if k.startswith("test/")})
+        metrics += [m for m in ("time/mean_epoch_s",) if any(m in r["metrics"] for r in rows)]
+    sort_by = sort_by or (metrics[0] if metrics else None)
+    if sort_by:
+        sign = -1 if higher_is_better(sort_by) else 1
+        rows.sort(key=lambda r: (r["metrics"].get(sort_by) is None,
+                                 sign * (r["metrics"].get(sort_by) or 0)))
+    header = ["run", *swept, *metrics, "status"]
+    common = Path(*Path(rows[0]["run"]).parts[:-1]) if len(rows) > 1 else None
+    table = []
+    for row in rows:
+        name = str(row["run"].relative_to(common)) if common and row["run"].is_relative_to(common) else str(row["run"])
+        table.append([name, *(row["config"].get(k) for k in swept),
+                      *(row["metrics"].get(m) for m in metrics), row["status"]])
+    return header, table
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
+    return "" if value is None else str(value)
+
+
+def markdown(header: list[str], table: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out_dir: Path, header: list[str], table: list[list]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(table)
+    (out_dir / "summary.md").write_text(markdown(header, table))

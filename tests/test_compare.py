@@ -1,0 +1,34 @@
+"""compare.py on real runs: swept keys become columns, runs sort by the metric."""
+
+import csv
+import shutil
+
+from compare import main as compare_main
+from tests.conftest import train_run
+
+
+def test_compare_tables_runs_by_their_swept_values(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    for latent in (4, 16):
+        train_run(sweep / f"model.latent_dim={latent}", f"model.latent_dim={latent}")
+    failed = sweep / "model.latent_dim=64"
+    shutil.copytree(sweep / "model.latent_dim=4" / ".hydra", failed / ".hydra")
+    (failed / "failure.txt").write_text("AelabError: out of memory\n")
+    capsys.readouterr()  # drop what training printed
+
+    assert compare_main([str(sweep), "--metric", "test/psnr", "--metric", "test/ssim"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "| run | model.latent_dim | test/psnr | test/ssim | status |"
+    with open(sweep / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows][-1] == "failed: AelabError: out of memory"
+    done = [r for r in rows if r["status"] == "done"]
+    assert len(done) == 2
+    psnrs = [float(r["test/psnr"]) for r in done]
+    assert psnrs == sorted(psnrs, reverse=True)  # PSNR: higher first
+    assert (sweep / "summary.md").read_text().startswith("| run |")
+
+
+def test_compare_says_when_there_are_no_runs(tmp_path, capsys):
+    assert compare_main([str(tmp_path)]) == 2
+    assert "no runs" in capsys.readouterr().err
