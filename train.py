@@ -10,11 +10,10 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from aelab.errors import exit_on_user_error
+    from aelab.jobs import run_job
     from aelab.run import train
 
-    with exit_on_user_error():
-        return train(cfg)
+    return run_job(cfg, train)
 
 
 if __name__ == "__main__":

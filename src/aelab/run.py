@@ -149,8 +149,14 @@ def write_metrics(path: Path, metrics: dict) -> None:
 def train(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
     check_config(cfg)
-    L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    done = finished_metrics(cfg)
+    if done is not None:
+        log.info("%s already finished (metrics.json, epoch %s): not run again", output_dir,
+                 done.get("epoch"))
+        return done.get(f"best/{cfg.monitor.metric}")
+    (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     trainer = build_trainer(cfg, [ConfigInCheckpoint(plain_config(cfg))])
@@ -170,6 +176,19 @@ def train(cfg: DictConfig) -> float | None:
     log_hparams(trainer, plain_config(cfg), metrics)
     log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
+
+
+def finished_metrics(cfg: DictConfig) -> dict | None:
+    """The metrics of this run dir when `ckpt_path=last` asks to resume a run that already
+    reached trainer.max_epochs (so a resumed sweep skips its finished jobs)."""
+    metrics_file = Path(cfg.paths.output_dir) / "metrics.json"
+    if cfg.get("ckpt_path") != "last" or not metrics_file.exists():
+        return None
+    metrics = json.loads(metrics_file.read_text())
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is None or metrics.get("epoch", -1) < max_epochs:
+        return None
+    return metrics
 
 
 def monitored_value(trainer: L.Trainer, name: str, metrics: dict) -> float | None:
