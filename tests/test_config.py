@@ -17,8 +17,9 @@ def test_model_and_data_compose(model, data):
                 "data.num_workers", "data.limit", "trainer.max_epochs", "trainer.accelerator",
                 "trainer.precision", "optimizer.lr", "ckpt_path", "monitor.metric",
                 "monitor.mode"):
-        assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in (
-            "data.limit", "ckpt_path"), key
+        # A code prior takes its codes from a VQ-VAE run: it has no latent size of its own.
+        optional = ("data.limit", "ckpt_path") + (("model.latent_dim",) if model == "code_prior" else ())
+        assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in optional, key
 
 
 @pytest.mark.parametrize("group", ["optimizer", "scheduler", "trainer", "logger", "callbacks"])

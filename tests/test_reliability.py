@@ -104,7 +104,7 @@ def test_eval_and_resume_refuse_an_unsafe_checkpoint(tmp_path):
     with pytest.raises(AelabError, match="refusing to load"):
         evaluate(str(run))
     with pytest.raises(AelabError, match="refusing to load"):
-        train_run(run, "ckpt_path=last")
+        train_run(run, "ckpt_path=last", "trainer.max_epochs=2")
     assert not marker.exists()
 
 

@@ -1,0 +1,85 @@
+"""Multiruns end to end: parallel jobs, a failing job, resuming a sweep, Optuna, submitit."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compare import main as compare_main
+from tests.conftest import ROOT
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+TINY = ["trainer=debug", "trainer.detect_anomaly=false", "data.num_train=64", "data.num_val=32",
+        "data.num_test=32", "data.batch_size=16", "model.width=8", "logger=csv",
+        "callbacks.progress_bar=null"]
+
+
+def multirun(tmp_path, *overrides):
+    done = subprocess.run([sys.executable, "train.py", "-m", *TINY, *overrides,
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                           f"paths.cache_dir={tmp_path / 'cache'}"],
+                          cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp_path / "sweep"
+
+
+def jobs(sweep):
+    return sorted(p for p in sweep.iterdir() if p.is_dir())
+
+
+def needs(plugin: str):
+    return pytest.mark.skipif(importlib.util.find_spec(plugin) is None,
+                              reason=f"{plugin} not installed: pip install -e '.[sweeps]'")
+
+
+@needs("hydra_plugins.hydra_joblib_launcher")
+def test_parallel_sweep_survives_a_failing_job_and_resumes(tmp_path, capsys):
+    # depth 9 cannot fit 32-px images: those two jobs fail, the other two must finish.
+    sweep = multirun(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                     "model.latent_dim=8,16", "model.depth=2,9")
+    folders = jobs(sweep)
+    assert [f.name.split("_")[0] for f in folders] == ["0", "1", "2", "3"]
+    assert all("model.latent_dim=" in f.name and "model.depth=" in f.name for f in folders)
+    finished = [f for f in folders if (f / "metrics.json").exists()]
+    failed = [f for f in folders if (f / "failure.txt").exists()]
+    assert len(finished) == 2 and len(failed) == 2
+    assert all("model.depth=9" in f.name for f in failed)
+    assert "does not fit 32x32 images" in (failed[0] / "failure.txt").read_text()
+
+    capsys.readouterr()
+    assert compare_main([str(sweep), "--metric", "test/psnr"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("| done |") == 2 and table.count("failed: AelabError") == 2
+    assert (sweep / "summary.csv").exists()
+
+    # Resuming the sweep does not run the finished jobs again.
+    stamps = {f: (f / "metrics.json").stat().st_mtime_ns for f in finished}
+    multirun(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+             "model.latent_dim=8,16", "model.depth=2,9", "ckpt_path=last")
+    assert {f: (f / "metrics.json").stat().st_mtime_ns for f in finished} == stamps
+
+
+def test_grid_preset_names_every_job_by_its_overrides(tmp_path):
+    sweep = multirun(tmp_path, "sweep=latent_depth_optimizer", "model.latent_dim=8,16",
+                     "model.depth=2", "optimizer=adam")
+    names = [f.name for f in jobs(sweep)]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert all(json.loads((f / "metrics.json").read_text())["global_step"] > 0 for f in jobs(sweep))
+
+
+@needs("hydra_plugins.hydra_optuna_sweeper")
+def test_optuna_preset_optimises_the_returned_metric(tmp_path):
+    sweep = multirun(tmp_path, "sweep=optuna_latent_lr", "hydra.sweeper.n_trials=3")
+    assert len(jobs(sweep)) == 3
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_value" in best
+
+
+@needs("hydra_plugins.hydra_submitit_launcher")
+def test_submitit_local_executor_runs_the_jobs(tmp_path):
+    sweep = multirun(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
+                     "model.latent_dim=8,16")
+    assert sum((f / "metrics.json").exists() for f in jobs(sweep)) == 2
