@@ -21,4 +21,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from aelab.cli import check_overrides
+
+    check_overrides("eval")
     main()

@@ -17,9 +17,13 @@ def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         path = generate(cfg.run_dir, cfg.task, ckpt=cfg.ckpt, accelerator=cfg.accelerator,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
-                        temperature=cfg.temperature)
+                        temperature=cfg.temperature, decoding=cfg.decoding, top_p=cfg.top_p,
+                        beam=cfg.beam)
     print(path)
 
 
 if __name__ == "__main__":
+    from aelab.cli import check_overrides
+
+    check_overrides("generate")
     main()

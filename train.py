@@ -17,4 +17,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from aelab.cli import check_overrides
+
+    check_overrides("train")
     main()

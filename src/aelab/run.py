@@ -43,9 +43,12 @@ def check_modalities(cfg: DictConfig) -> None:
     data_kind = getattr(get_class(cfg.data._target_), "modality", None)
     model_kind = getattr(get_class(cfg.model._target_), "modality", None)
     if data_kind and model_kind and data_kind != model_kind:
-        raise AelabError(f"model {cfg.model._target_.rsplit('.', 1)[-1]} is a {model_kind} model"
+        def a(kind: str) -> str:
+            return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+        raise AelabError(f"model {cfg.model._target_.rsplit('.', 1)[-1]} is {a(model_kind)} model"
                          f" but data {cfg.data._target_.rsplit('.', 1)[-1]} is {data_kind} data;"
-                         f" pick a {model_kind} dataset or a {data_kind} model")
+                         f" pick {a(model_kind)} dataset or {a(data_kind)} model")
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
@@ -84,6 +87,8 @@ def instantiate_checked(node: DictConfig, **kwargs):
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
     if getattr(datamodule, "modality", None) == "image":
         return {"image_shape": datamodule.image_shape}
+    if getattr(datamodule, "modality", None) == "text":
+        return {"vocab_size": datamodule.vocab_size_actual}
     return {}
 
 
@@ -214,6 +219,10 @@ def load_run_config(run_dir: Path) -> DictConfig:
         raise AelabError(f"{run_dir} is not a training run dir: {config_file} is missing; "
                          "pass run_dir=<the hydra.run.dir of a train.py run>")
     cfg = OmegaConf.load(config_file)
+    lacking = [key for key in ("model", "data", "trainer", "optimizer", "paths") if key not in cfg]
+    if lacking:
+        raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "
+                         f"{', '.join(lacking)}); pass run_dir=<the hydra.run.dir of a train.py run>")
     cfg.paths.output_dir = str(run_dir)  # the config points at its own run dir
     return cfg
 
@@ -257,14 +266,20 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
-    from aelab.generate_images import TASKS, run_task
+    from aelab import generate_images, generate_text
 
-    if task not in TASKS:  # before loading anything
-        raise AelabError(f"task={task} is not one of: {', '.join(TASKS)}")
     run = Path(run_dir).expanduser()
     cfg, datamodule, model, _ = load_run(run_dir, ckpt)
     model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
-    grid = run_task(task, model, datamodule, **options)
+    if datamodule.modality == "text":
+        lines = generate_text.run_task(task, model, datamodule, **options)
+        out = run / "generated" / f"{task}.txt"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text("\n".join(lines) + "\n")
+        with SummaryWriter(str(run / "tensorboard")) as writer:
+            writer.add_text(f"generated/{task}", "  \n".join(lines))
+        return out
+    grid = generate_images.run_task(task, model, datamodule, **options)
     out = run / "generated" / f"{task}.png"
     out.parent.mkdir(exist_ok=True)
     pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()

@@ -61,7 +61,8 @@ class SampleGrid(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writers = tensorboard_writers(trainer)
-        if trainer.sanity_checking or not writers or not hasattr(pl_module, "sample"):
+        if (trainer.sanity_checking or not writers or not hasattr(pl_module, "sample")
+                or getattr(pl_module, "modality", None) != "image"):
             return
         with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leave training's RNG alone
             torch.manual_seed(self.seed)

@@ -4,6 +4,7 @@ Both go through `datasets.load_dataset(path, name)`, so what is tested on a loca
 folder is the code that downloads the real dataset for a user who is online.
 """
 
+import re
 from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
@@ -39,6 +40,10 @@ def load_splits(path: str | None, name: str | None = None) -> DatasetDict:
     except FileNotFoundError as err:
         raise AelabError(f"no dataset found at data.path={path}: {err}") from None
     except ValueError as err:  # e.g. a config name the dataset does not have
+        empty = re.search(r'Instruction "(\w+)" corresponds to no data', str(err))
+        if empty:
+            raise AelabError(f"the {empty.group(1)} split of data.path={path} is empty; every "
+                             "split needs rows (or remove the empty file)") from None
         raise AelabError(f"could not load data.path={path} data.name={name}: {err}") from None
     if not isinstance(splits, DatasetDict):
         splits = DatasetDict({"train": splits})

@@ -1,0 +1,50 @@
+"""Command-line checks Hydra leaves terse: an unknown key gets the valid keys listed."""
+
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
+    """For `model.latnt_dim=8`, a message naming the keys that do exist under `model`."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException, HydraException
+
+    plain = [o for o in overrides if not o.startswith(("-", "+", "~", "hydra"))]
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=plain)
+    except ConfigCompositionException as err:
+        if "not in struct" not in str(err.__cause__ or err):
+            return None  # some other problem: Hydra's own message says it well
+        cfg = None
+    except HydraException:
+        return None  # sweeps (a=1,2) and other syntax: Hydra handles them
+    if cfg is not None:
+        return None
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        groups = [o for o in plain if "." not in o.split("=")[0]]
+        base = compose(config_name=config_name, overrides=groups)
+    for override in plain:
+        key = override.split("=", 1)[0]
+        if "." not in key:
+            continue
+        parent, last = key.rsplit(".", 1)
+        node = OmegaConf.select(base, parent, throw_on_missing=False)
+        if not OmegaConf.is_dict(node) or last not in node:
+            valid = sorted(node.keys()) if OmegaConf.is_dict(node) else []
+            where = f"'{parent}' has: {', '.join(map(str, valid))}" if valid else f"there is no '{parent}'"
+            return (f"unknown config key '{key}'; {where}. "
+                    f"To add a new key on purpose, write +{override}")
+    return None
+
+
+def check_overrides(config_name: str) -> None:
+    """Exit with status 2 and one clear line when an override names a key that does not exist."""
+    message = unknown_key_message(config_name, sys.argv[1:])
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)

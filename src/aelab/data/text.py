@@ -1,0 +1,230 @@
+"""Text data: `datasets` rows -> a word-level `tokenizers` vocabulary -> padded id batches.
+
+The tokenizer is trained on the train split only and saved as tokenizer.json in the run
+dir, so eval, generate and resumed runs use exactly the same vocabulary. Every sentence
+becomes `<bos> w1 ... wn <eos>`; batches group sentences of similar length (bucketing) so
+little compute goes into padding.
+"""
+
+import logging
+import re
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.data.toy_text import make_sentences
+from aelab.errors import AelabError
+
+log = logging.getLogger(__name__)
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIALS = [PAD, UNK, BOS, EOS]  # the tokenizer gives them ids 0, 1, 2, 3
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Paragraph -> sentences, on . ! ? followed by a capital (good enough for wiki / yelp)."""
+    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
+
+
+def clean_lines(texts, split_into_sentences: bool, drop_headings: bool) -> list[str]:
+    out = []
+    for text in texts:
+        text = (text or "").strip()
+        if not text or (drop_headings and text.startswith("=") and text.endswith("=")):
+            continue  # wikitext: blank lines and " = Heading = " lines
+        out += split_sentences(text) if split_into_sentences else [text]
+    return out
+
+
+def train_tokenizer(sentences: list[str], vocab_size: int, min_freq: int, lowercase: bool):
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import WordLevel
+    from tokenizers.trainers import WordLevelTrainer
+
+    tokenizer = Tokenizer(WordLevel(unk_token=UNK))
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # words and punctuation apart
+    trainer = WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq,
+                               special_tokens=SPECIALS, show_progress=False)
+    tokenizer.train_from_iterator(sentences, trainer)
+    return tokenizer
+
+
+class TokenBatches(Dataset):
+    """Sentences as id lists; an item is a whole padded batch for a list of indices."""
+
+    def __init__(self, ids: list[list[int]]):
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, indices: list[int]) -> dict:
+        rows = [self.ids[i] for i in indices]
+        lengths = torch.tensor([len(r) + 2 for r in rows])  # + <bos>, <eos>
+        tokens = torch.full((len(rows), int(lengths.max())), PAD_ID, dtype=torch.long)
+        for i, row in enumerate(rows):
+            tokens[i, : len(row) + 2] = torch.tensor([BOS_ID, *row, EOS_ID])
+        return {"tokens": tokens, "lengths": lengths}
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar length, reshuffled per epoch from (seed, epoch), sharded by rank.
+
+    Shuffle, cut into pools of 50 batches, sort each pool by length, cut into batches,
+    shuffle the batches: padding stays small and the order is still random.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool, seed: int = 0,
+                 rank: int = 0, world_size: int = 1, pool: int = 50):
+        self.lengths, self.batch_size, self.shuffle, self.seed = lengths, batch_size, shuffle, seed
+        self.rank, self.world_size, self.pool, self.epoch = rank, world_size, pool, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(n, generator=g).tolist() if self.shuffle else list(range(n))
+        size = self.batch_size * self.pool
+        batches = []
+        for start in range(0, n, size):
+            chunk = sorted(order[start:start + size], key=self.lengths.__getitem__)
+            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
+        return batches[:usable][self.rank::self.world_size]
+
+    def __iter__(self):
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+class TextDataModule(L.LightningDataModule):
+    """Sentences from a hub id or local folder (`path`, `name`, `text_column`).
+
+    `max_len` caps words per sentence (longer ones are cut; how many is logged once).
+    `batch_size` is per device. The tokenizer goes to `tokenizer_dir` (the run dir).
+    """
+
+    modality = "text"
+
+    def __init__(self, path: str | None = None, name: str | None = None,
+                 text_column: str | None = None, split_sentences: bool = False,
+                 drop_headings: bool = False, vocab_size: int = 10000, min_freq: int = 1,
+                 lowercase: bool = True, max_len: int = 40, val_size: float = 0.05,
+                 limit: int | None = None, batch_size: int = 64, num_workers: int = 0,
+                 seed: int = 0, tokenizer_dir: str | None = None):
+        super().__init__()
+        if max_len < 1 or vocab_size <= len(SPECIALS):
+            raise AelabError("data.max_len must be >= 1 and data.vocab_size > 4")
+        self.path, self.name, self.text_column = path, name, text_column
+        self.split_into_sentences, self.drop_headings = split_sentences, drop_headings
+        self.vocab_size, self.min_freq, self.lowercase = vocab_size, min_freq, lowercase
+        self.max_len, self.val_size, self.limit = max_len, val_size, limit
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else None
+        self.tokenizer = None
+        self.texts: dict[str, list[str]] | None = None
+        self.ids: dict[str, list[list[int]]] = {}
+
+    def load_texts(self) -> dict[str, list[str]]:
+        """train / val / test lists of sentences; toy_text makes its own."""
+        datasets = standard_splits(load_splits(self.path, self.name), self.val_size, self.seed)
+        column = find_column(datasets["train"].features, self.text_column, "Value",
+                             "data.text_column")
+        texts = {}
+        for role, ds in datasets.items():
+            lines = clean_lines(ds[column], self.split_into_sentences, self.drop_headings)
+            texts[role] = lines[: self.limit] if self.limit is not None else lines
+            if not texts[role]:
+                raise AelabError(f"the {role} split has no non-empty text in column {column!r}")
+        return texts
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.texts is not None:
+            return
+        self.texts = self.load_texts()
+        self.tokenizer = self._tokenizer()
+        cut = 0
+        for role, lines in self.texts.items():
+            encoded = [e.ids for e in self.tokenizer.encode_batch(lines)]
+            cut += sum(len(ids) > self.max_len for ids in encoded)
+            self.ids[role] = [ids[: self.max_len] for ids in encoded]
+        if cut:
+            total = sum(map(len, self.texts.values()))
+            log.warning("%d of %d sentences are longer than data.max_len=%d words and were cut",
+                        cut, total, self.max_len)
+
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        saved = self.tokenizer_dir / "tokenizer.json" if self.tokenizer_dir else None
+        if saved is not None and saved.exists():
+            return Tokenizer.from_file(str(saved))  # the run's own vocabulary
+        tokenizer = train_tokenizer(self.texts["train"], self.vocab_size, self.min_freq,
+                                    self.lowercase)
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            tokenizer.save(str(saved))
+        log.info("vocabulary: %d words (data.vocab_size=%d, data.min_freq=%d)",
+                 tokenizer.get_vocab_size(), self.vocab_size, self.min_freq)
+        return tokenizer
+
+    @property
+    def vocab_size_actual(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def decode(self, ids: list[int]) -> str:
+        """Ids -> text, stopping at <eos> and skipping <bos>/<pad>."""
+        words = []
+        for i in map(int, ids):
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                words.append(self.tokenizer.id_to_token(i))
+        return " ".join(words)
+
+    def examples(self, role: str, n: int) -> dict:
+        return TokenBatches(self.ids[role])[list(range(min(n, len(self.ids[role]))))]
+
+    def _loader(self, role: str, shuffle: bool) -> DataLoader:
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        lengths = [len(ids) for ids in self.ids[role]]
+        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle, self.seed, rank, world)
+        return DataLoader(TokenBatches(self.ids[role]), sampler=sampler, batch_size=None,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class ToyTextDataModule(TextDataModule):
+    """Procedural sentences (see toy_text.py); train, val and test use different seeds."""
+
+    def __init__(self, num_train: int = 2000, num_val: int = 200, num_test: int = 200, **kwargs):
+        kwargs.pop("path", None)
+        super().__init__(**kwargs)
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+
+    def load_texts(self) -> dict[str, list[str]]:
+        limit = self.limit if self.limit is not None else float("inf")
+        return {role: make_sentences(int(min(n, limit)), self.seed * 3 + i)
+                for i, (role, n) in enumerate(self.sizes.items())}
+

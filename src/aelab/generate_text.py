@@ -1,0 +1,59 @@
+"""Text generation tasks behind generate.py: reconstruct, sample, interpolate.
+
+Each returns lines of text that `aelab.run.generate` writes to <run dir>/generated/<task>.txt.
+"""
+
+import torch
+
+from aelab.errors import AelabError
+
+TASKS = ("reconstruct", "sample", "interpolate")
+
+
+def _decoding(decoding: str, temperature: float, top_p: float, beam: int) -> dict:
+    return {"strategy": decoding, "temperature": temperature, "top_p": top_p, "beam": beam}
+
+
+@torch.no_grad()
+def reconstruct(model, datamodule, n, decoding, **kw) -> list[str]:
+    batch = {k: v.to(model.device) for k, v in datamodule.examples("test", n).items()}
+    outputs = model.reconstruct(batch, **decoding)
+    lines = []
+    for source, output in zip(batch["tokens"][:, 1:], outputs, strict=True):
+        lines += [f"in:  {datamodule.decode(source)}", f"out: {datamodule.decode(output)}", ""]
+    return lines
+
+
+@torch.no_grad()
+def sample(model, datamodule, n, decoding, **kw) -> list[str]:
+    return [datamodule.decode(ids) for ids in model.sample(n, **decoding)]
+
+
+@torch.no_grad()
+def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[str]:
+    """Sentences decoded along the straight line between the codes of two test sentences."""
+    if not getattr(model, "has_latent", False):
+        raise AelabError("task=interpolate needs a model with a latent code: lstm_ae or lstm_vae")
+    pairs = max(1, n // steps)
+    batch = {k: v.to(model.device) for k, v in datamodule.examples("test", 2 * pairs).items()}
+    z = model.encode(batch["tokens"], batch["lengths"])
+    lines = []
+    for p in range(pairs):
+        a, b = batch["tokens"][2 * p, 1:], batch["tokens"][2 * p + 1, 1:]
+        t = torch.linspace(0, 1, steps, device=z.device).unsqueeze(1)
+        path = (1 - t) * z[2 * p] + t * z[2 * p + 1]
+        decoded = model.generate(path, steps, **decoding)
+        lines += [f"from: {datamodule.decode(a)}"]
+        lines += [f"{float(w):.2f}  {datamodule.decode(ids)}" for w, ids in zip(t, decoded, strict=True)]
+        lines += [f"to:   {datamodule.decode(b)}", ""]
+    return lines
+
+
+def run_task(task: str, model, datamodule, n: int = 16, seed: int = 0,
+             decoding: str = "greedy", temperature: float = 1.0, top_p: float = 1.0,
+             beam: int = 5, steps: int = 8, **_) -> list[str]:
+    if task not in TASKS:
+        raise AelabError(f"task={task} is not one of {', '.join(TASKS)} for a text model")
+    torch.manual_seed(seed)
+    options = _decoding(decoding, temperature, top_p, beam)
+    return globals()[task](model, datamodule, n, options, steps=steps)

@@ -1,0 +1,176 @@
+"""Text models' shared base, and `lstm_lm`: the LSTM language model every text
+autoencoder is measured against (a VAE should match or beat its perplexity)."""
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.text import BLEUScore
+
+from aelab.data.text import PAD_ID, UNK_ID
+from aelab.errors import AelabError
+from aelab.metrics.text import SequenceNLL
+from aelab.models.optim import configure
+from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
+from aelab.nets.text_decoding import beam_search, greedy_or_sample
+
+
+def shift(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """<bos> w1 .. wn <eos> -> decoder inputs (<bos> .. wn), targets (w1 .. <eos>), lengths."""
+    tokens = batch["tokens"]
+    return tokens[:, :-1], tokens[:, 1:], batch["lengths"] - 1
+
+
+def sentence_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Summed token NLL per sentence (nats); <pad> targets count nothing."""
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
+    return nll.sum(1)
+
+
+def ids_to_text(ids: torch.Tensor) -> list[str]:
+    """Rows of ids -> space-joined id strings up to <eos>, for BLEU (ids are words 1:1)."""
+    out = []
+    for row in ids.tolist():
+        words = []
+        for i in row:
+            if i in (PAD_ID, 3):
+                break
+            words.append(str(i))
+        out.append(" ".join(words))
+    return out
+
+
+class TextModel(L.LightningModule):
+    """Decoder (+ encoder when `has_latent`), metrics, decoding. Keys as in DESIGN.md:
+    `latent_dim`, `depth` (RNN layers), `width` (hidden units)."""
+
+    modality = "text"
+    has_latent = True
+    latent_outputs = 1
+
+    def __init__(self, vocab_size: int, optimizer, scheduler=None, monitor: str = "val/loss",
+                 latent_dim: int = 32, depth: int = 1, width: int = 256, embed_dim: int = 256,
+                 dropout: float = 0.3, cell: str = "lstm", bidirectional: bool = False,
+                 tie_embeddings: bool = False, max_gen_len: int = 40):
+        super().__init__()
+        if depth < 1 or width < 1 or (self.has_latent and latent_dim < 1):
+            raise AelabError("model.depth, model.width and model.latent_dim must be positive")
+        self.vocab_size, self.latent_dim, self.max_gen_len = vocab_size, latent_dim, max_gen_len
+        self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+        try:
+            self.decoder = SentenceDecoder(vocab_size, embed_dim, width, depth, dropout,
+                                           latent_dim if self.has_latent else 0, cell,
+                                           tie_embeddings)
+            if self.has_latent:
+                self.encoder = SentenceEncoder(vocab_size, embed_dim, width, depth, dropout,
+                                               bidirectional, cell)
+                self.to_latent = torch.nn.Linear(self.encoder.out_dim,
+                                                 latent_dim * self.latent_outputs)
+        except ValueError as err:
+            raise AelabError(str(err)) from None
+        # "nll": the model's likelihood of the text; "rec": reconstruction given the code.
+        self.likelihoods = torch.nn.ModuleDict({f"{stage}_{kind}": SequenceNLL()
+                                                for stage in ("val", "test")
+                                                for kind in ("nll", "rec")})
+        self.token_acc = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
+        self.bleu = BLEUScore(n_gram=4)
+
+    # -- generation -------------------------------------------------------------------------
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(tokens, lengths))
+
+    def generate(self, z: torch.Tensor | None, n: int, strategy: str = "greedy",
+                 temperature: float = 1.0, top_p: float = 1.0, beam: int = 5) -> torch.Tensor:
+        """Token ids (n, <= max_gen_len), by 'greedy', 'sample' or 'beam' decoding."""
+        if strategy == "beam":
+            return beam_search(self.decoder, z, n, self.max_gen_len, beam)
+        if strategy not in ("greedy", "sample"):
+            raise AelabError(f"decoding={strategy} is not one of: greedy, sample, beam")
+        return greedy_or_sample(self.decoder, z, n, self.max_gen_len, strategy == "sample",
+                                temperature, top_p)
+
+    def sample(self, n: int, **decoding) -> torch.Tensor:
+        return self.generate(None, n, **{"strategy": "sample", **decoding})
+
+    def reconstruct(self, batch: dict, **decoding) -> torch.Tensor:
+        tokens, lengths = batch["tokens"], batch["lengths"]
+        return self.generate(self.encode(tokens, lengths), len(tokens), **decoding)
+
+    # -- metrics ------------------------------------------------------------------------------
+    def log_token_accuracy(self, stage: str, logits, targets, n: int) -> None:
+        mask = targets != PAD_ID
+        accuracy = ((logits.argmax(-1) == targets) & mask).sum() / mask.sum()
+        self.token_acc[stage].update(accuracy, weight=mask.sum())
+        self.log(f"{stage}/token_acc", self.token_acc[stage], on_epoch=True, batch_size=n)
+
+    def update_likelihood(self, stage: str, kind: str, nll: torch.Tensor,
+                          targets: torch.Tensor) -> None:
+        self.likelihoods[f"{stage}_{kind}"].update(nll, (targets != PAD_ID).sum(1))
+
+    def log_bleu(self, batch: dict) -> None:
+        hypotheses = ids_to_text(self.reconstruct(batch))
+        references = [[ref] for ref in ids_to_text(batch["tokens"][:, 1:])]
+        self.bleu.update(hypotheses, references)
+        self.log("test/bleu", self.bleu, on_epoch=True, batch_size=len(references))
+
+    def log_likelihoods(self, stage: str) -> None:
+        """`nll` and `ppl` from "nll"; `rec_ppl` from "rec", for what was updated."""
+        for kind in ("nll", "rec"):
+            metric = self.likelihoods[f"{stage}_{kind}"]
+            if not metric.update_called:
+                continue
+            values = metric.compute()
+            if kind == "nll":
+                self.log(f"{stage}/nll", values["nll"])
+                self.log(f"{stage}/ppl", values["ppl"])
+            else:
+                self.log(f"{stage}/rec_ppl", values["ppl"])
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_likelihoods("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_likelihoods("test")
+
+    def configure_optimizers(self) -> dict:
+        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)
+
+    def word_dropout(self, inputs: torch.Tensor, p: float) -> torch.Tensor:
+        """Replace decoder inputs (not <bos>, not <pad>) by <unk> with probability p."""
+        if not self.training or p <= 0:
+            return inputs
+        drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
+        drop[:, 0] = False
+        return inputs.masked_fill(drop, UNK_ID)
+
+
+class LanguageModel(TextModel):
+    """p(x) = prod_t p(w_t | w_<t): no encoder, no latent code."""
+
+    has_latent = False
+
+    def reconstruct(self, batch, **decoding):
+        raise AelabError("lstm_lm has no encoder and cannot reconstruct; use lstm_ae or lstm_vae")
+
+    def _step(self, batch: dict, stage: str) -> torch.Tensor:
+        inputs, targets, lengths = shift(batch)
+        logits = self.decoder(inputs, lengths)
+        nll = sentence_nll(logits, targets)
+        loss = nll.sum() / (targets != PAD_ID).sum()  # nats per token
+        n = len(targets)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=n)
+        if stage != "train":
+            self.update_likelihood(stage, "nll", nll, targets)
+            self.log_token_accuracy(stage, logits, targets, n)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")

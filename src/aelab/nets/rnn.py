@@ -1,0 +1,89 @@
+"""LSTM/GRU sentence encoder and decoder, with an optional latent code.
+
+The decoder is conditioned on z twice (Bowman et al., 2016; He et al., 2019): z sets the
+initial hidden state of every layer and is concatenated to every input embedding, so the
+decoder cannot easily forget it. With latent_dim=0 the decoder is a plain language model.
+"""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: float,
+             bidirectional: bool = False) -> nn.RNNBase:
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; choose lstm or gru")
+    return CELLS[cell](input_size, hidden, layers, batch_first=True, bidirectional=bidirectional,
+                       dropout=dropout if layers > 1 else 0.0)
+
+
+class SentenceEncoder(nn.Module):
+    """Token ids (B, T) + lengths -> the final hidden state of the top layer, (B, out_dim)."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, cell: str = "lstm"):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.rnn = make_rnn(cell, embed_dim, hidden, layers, dropout, bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = hidden * (2 if bidirectional else 1)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.dropout(self.embed(tokens)), lengths.cpu(),
+                                      batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
+        h = h.view(self.rnn.num_layers, 2 if self.rnn.bidirectional else 1, *h.shape[1:])[-1]
+        return h.transpose(0, 1).flatten(1)  # both directions of the top layer
+
+
+class SentenceDecoder(nn.Module):
+    """Teacher-forced logits (B, T, V), or one step at a time for generation."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
+                 dropout: float = 0.0, latent_dim: int = 0, cell: str = "lstm",
+                 tie_embeddings: bool = False):
+        super().__init__()
+        self.latent_dim, self.layers, self.hidden, self.cell = latent_dim, layers, hidden, cell
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.rnn = make_rnn(cell, embed_dim + latent_dim, hidden, layers, dropout)
+        self.dropout = nn.Dropout(dropout)
+        if latent_dim:
+            self.init_state = nn.Linear(latent_dim, hidden * layers)
+        # Tied embeddings: project to the embedding size, score against the input embeddings.
+        self.project = nn.Linear(hidden, embed_dim) if tie_embeddings else nn.Identity()
+        self.out = nn.Linear(embed_dim if tie_embeddings else hidden, vocab_size)
+        if tie_embeddings:
+            self.out.weight = self.embed.weight
+
+    def initial_state(self, z: torch.Tensor | None, batch: int, device) -> tuple | torch.Tensor:
+        if z is None or not self.latent_dim:
+            h = torch.zeros(self.layers, batch, self.hidden, device=device)
+        else:
+            h = torch.tanh(self.init_state(z)).view(batch, self.layers, self.hidden)
+            h = h.transpose(0, 1).contiguous()
+        return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
+
+    def _inputs(self, tokens: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        x = self.dropout(self.embed(tokens))
+        if self.latent_dim:
+            x = torch.cat([x, z.unsqueeze(1).expand(-1, tokens.shape[1], -1)], -1)
+        return x
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                z: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens are the inputs <bos> w1 .. wn (padded); returns logits for w1 .. <eos>."""
+        state = self.initial_state(z, tokens.shape[0], tokens.device)
+        packed = pack_padded_sequence(self._inputs(tokens, z), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        output, _ = self.rnn(packed, state)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
+        return self.out(self.project(self.dropout(output)))
+
+    def step(self, token: torch.Tensor, state, z: torch.Tensor | None = None):
+        """One generation step: token (B,) -> (log-probabilities (B, V), new state)."""
+        output, state = self.rnn(self._inputs(token.unsqueeze(1), z), state)
+        return self.out(self.project(output[:, 0])).log_softmax(-1), state

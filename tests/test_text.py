@@ -1,0 +1,180 @@
+"""Text: tokenizer, batches, noise, metrics on hand-computed cases, models on toy_text."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from aelab.data.text import (BOS_ID, EOS_ID, PAD_ID, BucketBatchSampler, TextDataModule,
+                             ToyTextDataModule, clean_lines, train_tokenizer)
+from aelab.data.text_noise import word_noise
+from aelab.errors import AelabError
+from aelab.metrics.text import SequenceNLL, mutual_information
+from aelab.models.text_lm import ids_to_text, sentence_nll
+from aelab.run import generate
+from tests.conftest import train_run
+
+TOY = ["data=toy_text", "data.num_train=256", "data.num_val=32", "data.num_test=32",
+       "model.width=32", "model.embed_dim=32", "data.batch_size=32"]
+
+
+def test_tokenizer_round_trip_with_specials_first():
+    tokenizer = train_tokenizer(["The cat sat.", "the dog sat"], vocab_size=100, min_freq=1,
+                                lowercase=True)
+    assert [tokenizer.id_to_token(i) for i in range(4)] == ["<pad>", "<unk>", "<bos>", "<eos>"]
+    ids = tokenizer.encode("the cat sat .").ids
+    assert " ".join(tokenizer.id_to_token(i) for i in ids) == "the cat sat ."
+    assert tokenizer.encode("the zebra").ids[1] == 1  # unknown word -> <unk>
+
+
+def test_batches_are_bos_words_eos_then_padding():
+    dm = ToyTextDataModule(num_train=50, num_val=10, num_test=10, batch_size=8)
+    dm.setup()
+    batch = dm.examples("train", 4)
+    tokens, lengths = batch["tokens"], batch["lengths"]
+    for row, n in zip(tokens, lengths.tolist(), strict=True):
+        assert row[0] == BOS_ID and row[n - 1] == EOS_ID
+        assert (row[n:] == PAD_ID).all() and (row[1 : n - 1] > EOS_ID).all()
+    assert dm.decode(tokens[0, 1:]) == dm.texts["train"][0]
+
+
+def test_max_len_cuts_long_sentences_and_says_so(caplog):
+    dm = ToyTextDataModule(num_train=50, num_val=10, num_test=10, max_len=3)
+    dm.setup()
+    assert max(len(ids) for ids in dm.ids["train"]) == 3
+    assert "longer than data.max_len=3" in caplog.text
+
+
+def test_tokenizer_is_saved_in_the_run_and_reused(tmp_path):
+    first = ToyTextDataModule(num_train=50, tokenizer_dir=str(tmp_path))
+    first.setup()
+    assert (tmp_path / "tokenizer.json").exists()
+    second = ToyTextDataModule(num_train=80, seed=5, tokenizer_dir=str(tmp_path))
+    second.setup()
+    assert second.tokenizer.get_vocab() == first.tokenizer.get_vocab()
+
+
+def test_bucketing_groups_similar_lengths_and_covers_everything():
+    lengths = [i % 17 + 1 for i in range(400)]
+    sampler = BucketBatchSampler(lengths, batch_size=10, shuffle=True, seed=0)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(400))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread / len(batches) < 2  # random batches would spread ~15
+
+
+def test_sentence_splitting_and_wikitext_cleaning():
+    lines = clean_lines([" = Heading = ", "", "First one. Second one! third stays."],
+                        split_into_sentences=True, drop_headings=True)
+    assert lines == ["First one.", "Second one! third stays."]
+
+
+def test_text_column_and_hub_layout(tmp_path):
+    from datasets import Dataset
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for split, n in (("train", 40), ("validation", 5), ("test", 5)):
+        Dataset.from_dict({"id": list(range(n)), "sentence": [f"row {i} of {split} ." for i in range(n)]}
+                          ).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    dm = TextDataModule(path=str(folder))
+    dm.setup()
+    assert len(dm.ids["val"]) == 5 and dm.texts["test"][0] == "row 0 of test ."
+    with pytest.raises(AelabError, match="data.text_column=body is not a column"):
+        TextDataModule(path=str(folder), text_column="body").setup()
+
+
+def test_word_noise_drops_blanks_and_keeps_the_frame():
+    tokens = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]])
+    lengths = torch.tensor([6, 4])
+    same, same_len = word_noise(tokens, lengths, vocab_size=20)
+    assert torch.equal(same, tokens)
+    g = torch.Generator().manual_seed(0)
+    noisy, noisy_len = word_noise(tokens, lengths, 20, drop=0.5, generator=g)
+    assert (noisy[:, 0] == BOS_ID).all() and (noisy_len <= lengths).all()
+    blanked, _ = word_noise(tokens, lengths, 20, blank=1.0)
+    assert (blanked[0, 1:5] == 1).all()
+    shuffled, _ = word_noise(tokens, lengths, 20, shuffle=3.0, generator=g)
+    assert sorted(shuffled[0, 1:5].tolist()) == [10, 11, 12, 13]
+
+
+def test_sequence_nll_by_hand():
+    # Two sentences, uniform over 4 words: each token costs log 4 nats.
+    logits = torch.zeros(2, 3, 4)
+    targets = torch.tensor([[1, 2, 3], [1, 3, 0]])  # the second has 2 real tokens
+    nll = sentence_nll(logits, targets)
+    assert torch.allclose(nll, torch.tensor([3 * math.log(4), 2 * math.log(4)]))
+    metric = SequenceNLL()
+    metric.update(nll, (targets != 0).sum(1))
+    values = metric.compute()
+    assert values["nll"].item() == pytest.approx(2.5 * math.log(4))
+    assert values["ppl"].item() == pytest.approx(4.0)
+
+
+def test_mutual_information_is_zero_when_posteriors_ignore_x_and_high_when_they_do_not():
+    torch.manual_seed(0)
+    same = mutual_information(torch.zeros(256, 4), torch.zeros(256, 4))
+    assert abs(same.item()) < 0.3  # sampling noise of a 256-sentence estimate
+    spread = mutual_information(torch.randn(256, 4) * 5, torch.full((256, 4), -4.0))
+    assert spread.item() > 4  # close to log(256) = 5.5, the most a batch of 256 can show
+
+
+def test_ids_to_text_stops_at_eos():
+    assert ids_to_text(torch.tensor([[5, 6, 3, 7], [8, 0, 0, 0]])) == ["5 6", "8"]
+
+
+@pytest.fixture(scope="module")
+def text_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("text")
+    return root, {
+        "lm": train_run(root / "lm", "model=lstm_lm", *TOY),
+        "ae": train_run(root / "ae", "model=lstm_ae", *TOY, "model.latent_dim=16",
+                        "model.noise.drop=0.1"),
+        "vae": train_run(root / "vae", "model=lstm_vae", *TOY, "model.latent_dim=8",
+                         "model.iw_samples=5"),
+    }
+
+
+def test_each_text_model_reports_its_metrics(text_runs):
+    _, metrics = text_runs
+    assert {"test/nll", "test/ppl", "test/token_acc"} <= set(metrics["lm"])
+    assert {"test/rec_ppl", "test/bleu", "test/token_acc"} <= set(metrics["ae"])
+    assert {"test/nll", "test/ppl", "test/kl", "test/rec_ppl", "test/bleu", "test/active_units",
+            "test/mi"} <= set(metrics["vae"])
+    # The IW bound is at most the ELBO (test/loss), both in nats per sentence.
+    assert metrics["vae"]["test/nll"] <= metrics["vae"]["test/loss"] + 1e-3
+
+
+@pytest.mark.parametrize("run,task,strategy", [("lm", "sample", "sample"),
+                                               ("ae", "reconstruct", "greedy"),
+                                               ("ae", "reconstruct", "beam"),
+                                               ("vae", "sample", "greedy"),
+                                               ("vae", "interpolate", "greedy")])
+def test_text_generation_writes_sentences(text_runs, run, task, strategy):
+    root, _ = text_runs
+    out = generate(str(root / run), task, n=8, seed=0, decoding=strategy, steps=4)
+    lines = [line for line in out.read_text().splitlines() if line.strip()]
+    assert out.name == f"{task}.txt" and len(lines) >= 4
+
+
+@pytest.mark.parametrize("run,task,hint", [("lm", "reconstruct", "cannot reconstruct"),
+                                           ("ae", "sample", "no prior"),
+                                           ("lm", "interpolate", "latent code")])
+def test_text_tasks_a_model_cannot_do(text_runs, run, task, hint):
+    root, _ = text_runs
+    with pytest.raises(AelabError, match=hint):
+        generate(str(root / run), task, n=4)
+
+
+def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):
+    metrics = train_run(tmp_path / "ae", "model=lstm_ae", "data=toy_text", "data.num_train=1000",
+                        "data.num_val=64", "data.num_test=64", "model.width=96",
+                        "model.embed_dim=64", "model.latent_dim=32", "model.dropout=0.0",
+                        "trainer.max_epochs=12", "optimizer.lr=3e-3", fast=False)
+    out = generate(str(tmp_path / "ae"), "reconstruct", n=64)
+    lines = out.read_text().splitlines()
+    pairs = [(lines[i][5:], lines[i + 1][5:]) for i in range(0, len(lines) - 1, 3)]
+    exact = sum(a == b for a, b in pairs) / len(pairs)
+    assert exact > 0.6, (exact, pairs[:3])
+    assert metrics["test/bleu"] > 0.7
