@@ -105,7 +105,7 @@ def test_an_undecodable_row_is_named_or_skipped_and_counted(capsys, tmp_path):
 def test_an_empty_split(capsys, tmp_path):
     folder = write_image_parquet(tmp_path / "empty", {"train": 10, "test": 0})
     code, output = train_on(folder, capsys, tmp_path)
-    assert_clear(code, output, "the test split is empty")
+    assert_clear(code, output, "the test split of data.path=", "is empty")
 
 
 @pytest.mark.parametrize("override,says", [("model.depth=7", "model.depth=7 does not fit 32x32"),
