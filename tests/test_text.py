@@ -1,13 +1,20 @@
 """Text: tokenizer, batches, noise, metrics on hand-computed cases, models on toy_text."""
 
-import json
 import math
 
 import pytest
 import torch
 
-from aelab.data.text import (BOS_ID, EOS_ID, PAD_ID, BucketBatchSampler, TextDataModule,
-                             ToyTextDataModule, clean_lines, train_tokenizer)
+from aelab.data.text import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    BucketBatchSampler,
+    TextDataModule,
+    ToyTextDataModule,
+    clean_lines,
+    train_tokenizer,
+)
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL, mutual_information

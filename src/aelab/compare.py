@@ -83,7 +83,8 @@ def build_table(roots: list[Path], metrics: list[str] | None = None,
     common = Path(*Path(rows[0]["run"]).parts[:-1]) if len(rows) > 1 else None
     table = []
     for row in rows:
-        name = str(row["run"].relative_to(common)) if common and row["run"].is_relative_to(common) else str(row["run"])
+        inside = common and row["run"].is_relative_to(common)
+        name = str(row["run"].relative_to(common)) if inside else str(row["run"])
         table.append([name, *(row["config"].get(k) for k in swept),
                       *(row["metrics"].get(m) for m in metrics), row["status"]])
     return header, table

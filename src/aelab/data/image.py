@@ -19,6 +19,7 @@ from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.errors import AelabError
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
             row = start + offset
             try:
                 img = _open(cell, row)
-                if mode is None:
-                    mode = MODES[channels] if channels else ("L" if img.mode in ("1", "L", "I", "I;16", "F", "LA") else "RGB")
+                if mode is None:  # the first image decides: grayscale stays 1 channel
+                    gray = img.mode in ("1", "L", "I", "I;16", "F", "LA")
+                    mode = MODES[channels] if channels else ("L" if gray else "RGB")
                 img = img.convert(mode)
                 if image_size:
                     img = img.resize((image_size[1], image_size[0]), PILImage.Resampling.BICUBIC)
@@ -139,7 +141,7 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
     return torch.from_numpy(out[:kept]).permute(0, 3, 1, 2).contiguous()
 
 
-class ImageDataModule(L.LightningDataModule):
+class ImageDataModule(SplitLoaders, L.LightningDataModule):
     """Images from a hub id or local folder (`path`, `name`), as uint8 tensors in memory.
 
     Batches leave the loader as uint8 (N, C, H, W) and become float in [0, 1] on the
@@ -213,19 +215,10 @@ class ImageDataModule(L.LightningDataModule):
     # -- batches ---------------------------------------------------------------------------
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
         # Under DDP each process takes its own share of the batches (see EpochBatchSampler).
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        rank, world = rank_and_world(self.trainer)
         return batch_loader(self.splits[role], self.batch_size, shuffle, self.seed,
                             self.num_workers, self.pin_memory, rank, world)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.data.toy_text import make_sentences
 from aelab.errors import AelabError
 
@@ -109,7 +110,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         return len(self._batches())
 
 
-class TextDataModule(L.LightningDataModule):
+class TextDataModule(SplitLoaders, L.LightningDataModule):
     """Sentences from a hub id or local folder (`path`, `name`, `text_column`).
 
     `max_len` caps words per sentence (longer ones are cut; how many is logged once).
@@ -198,21 +199,12 @@ class TextDataModule(L.LightningDataModule):
         return TokenBatches(self.ids[role])[list(range(min(n, len(self.ids[role]))))]
 
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        rank, world = rank_and_world(self.trainer)
         lengths = [len(ids) for ids in self.ids[role]]
         sampler = BucketBatchSampler(lengths, self.batch_size, shuffle, self.seed, rank, world)
         return DataLoader(TokenBatches(self.ids[role]), sampler=sampler, batch_size=None,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
 
 class ToyTextDataModule(TextDataModule):

@@ -8,7 +8,7 @@ sentence.
 
 import torch
 
-from aelab.data.text import BOS_ID, EOS_ID, PAD_ID, UNK_ID, SPECIALS
+from aelab.data.text import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID
 
 
 def word_noise(tokens: torch.Tensor, lengths: torch.Tensor, vocab_size: int, drop: float = 0.0,

@@ -19,6 +19,7 @@ from torchmetrics import MeanMetric
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.models.optim import configure
+from aelab.models.stages import StepsByStage
 from aelab.nets.code_transformer import CodeTransformer
 
 
@@ -36,7 +37,7 @@ def load_vqvae(run_dir: str, image_shape: tuple[int, int, int]) -> L.LightningMo
     return vqvae
 
 
-class CodePrior(L.LightningModule):
+class CodePrior(StepsByStage, L.LightningModule):
     modality = "image"
 
     def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
@@ -75,15 +76,6 @@ class CodePrior(L.LightningModule):
             self.nll.update(nll_per_code.sum(1))
             self.log("test/nll", self.nll, on_epoch=True)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def configure_optimizers(self):
         return configure(self.prior.parameters(), self.optimizer, self.scheduler, self.monitor)

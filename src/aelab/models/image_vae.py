@@ -17,7 +17,7 @@ from torchmetrics import MeanMetric
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.models.image_ae import ImageAutoencoder
-from aelab.models.kl_schedule import kl_weight
+from aelab.models.kl_schedule import kl_penalty, kl_weight
 from aelab.models.likelihood import discretized_gaussian_log_prob
 
 
@@ -101,8 +101,7 @@ class ImageVAE(ImageAutoencoder):
         if stage == "train":
             weight = kl_weight(self.global_step, self.beta, self.kl_schedule, self.anneal_steps,
                                self.anneal_ratio)
-            kl_term = kl_dims.mean(0).clamp_min(self.free_bits).sum() if self.free_bits else kl.mean()
-            loss = rec.mean() + weight * kl_term
+            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits)
             self.log_dict({"train/loss": loss, "train/rec": rec.mean(), "train/kl": kl.mean(),
                            "train/kl_weight": weight, "train/decoder_std": self.log_std.exp().mean()},
                           on_step=True, on_epoch=False, prog_bar=False, batch_size=n)

@@ -1,5 +1,7 @@
 """KL weight over training: constant, linear warm-up, or cyclical (Fu et al., 2019)."""
 
+import torch
+
 
 def kl_weight(step: int, beta: float, schedule: str, steps: int, ratio: float = 0.5) -> float:
     """The weight of the KL term at optimisation step `step`.
@@ -17,3 +19,14 @@ def kl_weight(step: int, beta: float, schedule: str, steps: int, ratio: float = 
         position = (step % steps) / steps
         return beta * min(1.0, position / ratio)
     raise ValueError(f"unknown KL schedule {schedule!r}; choose none, linear or cyclical")
+
+
+def kl_penalty(kl_dims: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The KL term of a training loss from per-example, per-dimension KLs (B, D).
+
+    With free bits (Kingma et al., 2016) each dimension's batch-mean KL counts as at least
+    `free_bits` nats, so the optimiser gains nothing by collapsing it below that.
+    """
+    if free_bits:
+        return kl_dims.mean(0).clamp_min(free_bits).sum()
+    return kl_dims.sum(1).mean()

@@ -44,12 +44,3 @@ class TextAutoencoder(TextModel):
         if stage == "test":
             self.log_bleu(batch)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")

@@ -11,6 +11,7 @@ from aelab.data.text import PAD_ID, UNK_ID
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL
 from aelab.models.optim import configure
+from aelab.models.stages import StepsByStage
 from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
 from aelab.nets.text_decoding import beam_search, greedy_or_sample
 
@@ -40,7 +41,7 @@ def ids_to_text(ids: torch.Tensor) -> list[str]:
     return out
 
 
-class TextModel(L.LightningModule):
+class TextModel(StepsByStage, L.LightningModule):
     """Decoder (+ encoder when `has_latent`), metrics, decoding. Keys as in DESIGN.md:
     `latent_dim`, `depth` (RNN layers), `width` (hidden units)."""
 
@@ -165,12 +166,3 @@ class LanguageModel(TextModel):
             self.update_likelihood(stage, "nll", nll, targets)
             self.log_token_accuracy(stage, logits, targets, n)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")

@@ -11,14 +11,14 @@ plain negative ELBO per sentence; `test/nll` is the importance-weighted bound wi
 import math
 
 import torch
+from torchmetrics import MeanMetric
 
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.metrics.text import mutual_information
 from aelab.models.image_vae import gaussian_kl, log_normal
-from aelab.models.kl_schedule import kl_weight
+from aelab.models.kl_schedule import kl_penalty, kl_weight
 from aelab.models.text_lm import TextModel, sentence_nll, shift
-from torchmetrics import MeanMetric
 
 
 class TextVAE(TextModel):
@@ -74,8 +74,7 @@ class TextVAE(TextModel):
         if stage == "train":
             weight = kl_weight(self.global_step, self.beta, self.kl_schedule, self.anneal_steps,
                                self.anneal_ratio)
-            kl_term = kl_dims.mean(0).clamp_min(self.free_bits).sum() if self.free_bits else kl.mean()
-            loss = rec.mean() + weight * kl_term
+            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits)
             self.log_dict({"train/loss": loss, "train/rec": rec.mean(), "train/kl": kl.mean(),
                            "train/kl_weight": weight}, on_step=True, batch_size=n)
             return loss
@@ -93,12 +92,3 @@ class TextVAE(TextModel):
             self.log("test/mi", self.mi, on_epoch=True, batch_size=n)
             self.log_bleu(batch)
         return negative_elbo.mean()
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
