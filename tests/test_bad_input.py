@@ -83,6 +83,20 @@ def test_dataset_without_an_image_column(capsys, tmp_path):
     assert_clear(code, output, "has no image column", "data.image_column=<column>")
 
 
+def test_dataset_without_a_text_column(capsys, tmp_path):
+    from datasets import Dataset
+
+    folder = tmp_path / "numbers"
+    folder.mkdir()
+    for split in ("train", "test"):
+        Dataset.from_dict({"value": [1, 2, 3, 4]}).to_parquet(
+            str(folder / f"{split}-00000-of-00001.parquet"))
+    code, output = run_entry("train", ["model=lstm_ae", "data=text", f"data.path={folder}",
+                                       "trainer=debug", "threads=1",
+                                       f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert_clear(code, output, "has no text column", "data.text_column=<column>")
+
+
 def test_images_of_mixed_sizes_without_image_size(capsys, tmp_path):
     folder = write_image_parquet(tmp_path / "mixed", {"train": 12, "test": 4},
                                  shape=lambda i: (28, 28) if i < 5 else (32, 32))
