@@ -1,4 +1,4 @@
-"""What the entry points do: train, evaluate. The scripts at the top level only parse."""
+"""What the entry points do: train, evaluate, generate. The top-level scripts only parse."""
 
 import json
 import logging
@@ -69,7 +69,7 @@ def instantiate_model(cfg: DictConfig, **facts) -> L.LightningModule:
         if "image_shape" not in facts:
             raise AelabError("the corruption group applies to image models; text models take "
                              "their input noise from model.noise")
-        facts["corruption"] = instantiate(cfg.corruption)
+        facts["corruption"] = instantiate_checked(cfg.corruption)
     return instantiate_checked(cfg.model, **facts, optimizer=instantiate(cfg.optimizer),
                                scheduler=scheduler, monitor=cfg.monitor.metric)
 
@@ -164,7 +164,8 @@ def train(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    trainer = build_trainer(cfg, [ConfigInCheckpoint(plain_config(cfg))])
+    config = plain_config(cfg)
+    trainer = build_trainer(cfg, [ConfigInCheckpoint(config)])
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
@@ -178,7 +179,7 @@ def train(cfg: DictConfig) -> float | None:
     if best_score is not None:
         metrics[f"best/{cfg.monitor.metric}"] = best_score
     write_metrics(output_dir / "metrics.json", metrics)
-    log_hparams(trainer, plain_config(cfg), metrics)
+    log_hparams(trainer, config, metrics)
     log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
 
