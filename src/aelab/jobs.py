@@ -30,12 +30,14 @@ def hydra_launcher() -> tuple[bool, int]:
 
 
 def set_threads(threads: int | None, parallel_jobs: int) -> int:
-    """Intra-op threads for this job: given, or the cores shared among the parallel jobs,
-    so that N jobs at once do not each start one thread per core and oversubscribe."""
-    if threads is None:
+    """Intra-op threads for this job: as given; else torch's default (all cores, or
+    OMP_NUM_THREADS) for a lone job, and the cores shared among parallel jobs, so that N
+    jobs at once do not each start one thread per core and oversubscribe the machine."""
+    if threads is None and parallel_jobs > 1:
         threads = max(1, math.floor((os.cpu_count() or 1) / parallel_jobs))
-    torch.set_num_threads(threads)
-    return threads
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def run_job(cfg: DictConfig, task) -> float | None:
