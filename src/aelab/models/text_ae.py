@@ -9,7 +9,7 @@ import torch
 
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
-from aelab.models.text_lm import TextModel, sentence_nll, shift
+from aelab.models.text_lm import TextModel, shift
 
 
 class TextAutoencoder(TextModel):
@@ -32,15 +32,7 @@ class TextAutoencoder(TextModel):
             source, source_lengths = word_noise(source, source_lengths, self.vocab_size,
                                                 **self.noise)
         z = self.encode(source, source_lengths)
-        logits = self.decoder(inputs, lengths, z)
-        nll = sentence_nll(logits, targets)
-        loss = nll.sum() / (targets != 0).sum()
-        n = len(targets)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=n)
-        if stage != "train":
-            self.update_likelihood(stage, "rec", nll, targets)
-            self.log_token_accuracy(stage, logits, targets, n)
+        loss = self.score_tokens(stage, self.decoder(inputs, lengths, z), targets, "rec")
         if stage == "test":
             self.log_bleu(batch)
         return loss

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.text import BLEUScore
 
-from aelab.data.text import PAD_ID, UNK_ID
+from aelab.data.text import EOS_ID, PAD_ID, UNK_ID
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL
 from aelab.models.optim import configure
@@ -34,7 +34,7 @@ def ids_to_text(ids: torch.Tensor) -> list[str]:
     for row in ids.tolist():
         words = []
         for i in row:
-            if i in (PAD_ID, 3):
+            if i in (PAD_ID, EOS_ID):
                 break
             words.append(str(i))
         out.append(" ".join(words))
@@ -104,6 +104,19 @@ class TextModel(StepsByStage, L.LightningModule):
         self.token_acc[stage].update(accuracy, weight=mask.sum())
         self.log(f"{stage}/token_acc", self.token_acc[stage], on_epoch=True, batch_size=n)
 
+    def score_tokens(self, stage: str, logits, targets, kind: str) -> torch.Tensor:
+        """Per-token loss (nats) of teacher-forced `logits`, logged; on val/test also the
+        sentence likelihood of `kind` ("nll" or "rec") and the token accuracy."""
+        nll = sentence_nll(logits, targets)
+        loss = nll.sum() / (targets != PAD_ID).sum()
+        n = len(targets)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=n)
+        if stage != "train":
+            self.update_likelihood(stage, kind, nll, targets)
+            self.log_token_accuracy(stage, logits, targets, n)
+        return loss
+
     def update_likelihood(self, stage: str, kind: str, nll: torch.Tensor,
                           targets: torch.Tensor) -> None:
         self.likelihoods[f"{stage}_{kind}"].update(nll, (targets != PAD_ID).sum(1))
@@ -156,13 +169,4 @@ class LanguageModel(TextModel):
 
     def _step(self, batch: dict, stage: str) -> torch.Tensor:
         inputs, targets, lengths = shift(batch)
-        logits = self.decoder(inputs, lengths)
-        nll = sentence_nll(logits, targets)
-        loss = nll.sum() / (targets != PAD_ID).sum()  # nats per token
-        n = len(targets)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=n)
-        if stage != "train":
-            self.update_likelihood(stage, "nll", nll, targets)
-            self.log_token_accuracy(stage, logits, targets, n)
-        return loss
+        return self.score_tokens(stage, self.decoder(inputs, lengths), targets, "nll")
