@@ -1,7 +1,8 @@
-"""Compare runs: python compare.py RUN_OR_SWEEP_DIR [...] [--metric test/psnr] [--out DIR]
+"""Compare runs: python compare.py RUN_OR_SWEEP_DIR [...] [--metric test/psnr] [--by KEY] [--out DIR]
 
 Prints a markdown table (swept config values, metrics, status) sorted by --metric, and
-writes summary.csv and summary.md into --out (default: the first directory given).
+writes summary.csv, summary.md and one PNG per --by key (default: every swept key) of the
+first metric against it into --out (default: the first directory given).
 """
 
 import argparse
@@ -14,10 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories")
     parser.add_argument("--metric", action="append", dest="metrics",
                         help="metric column (repeatable); the first one sorts the table")
-    parser.add_argument("--out", type=Path, help="where to write summary.csv / summary.md")
+    parser.add_argument("--by", action="append", default=[],
+                        help="swept key to plot the first metric against (repeatable)")
+    parser.add_argument("--out", type=Path, help="where to write summary.csv / summary.md / plots")
     args = parser.parse_args(argv)
 
-    from aelab.compare import build_table, markdown, write_outputs
+    from aelab.compare import build_table, markdown, plot_metric_by_key, write_outputs
 
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
@@ -28,7 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no runs (folders with .hydra/config.yaml) under {args.dirs}", file=sys.stderr)
         return 2
     print(markdown(header, table), end="")
-    write_outputs(args.out or args.dirs[0], header, table)
+    out = args.out or args.dirs[0]
+    write_outputs(out, header, table)
+    metric = args.metrics[0] if args.metrics else next((h for h in header if "/" in h), None)
+    swept = [h for h in header[1:-1] if "/" not in h]
+    for key in args.by or swept:  # default: one plot per swept key
+        plot = plot_metric_by_key(out, header, table, metric, key) if metric else None
+        if plot:
+            print(f"plot: {plot}")
     return 0
 
 

@@ -27,6 +27,7 @@ def test_compare_tables_runs_by_their_swept_values(tmp_path, capsys):
     psnrs = [float(r["test/psnr"]) for r in done]
     assert psnrs == sorted(psnrs, reverse=True)  # PSNR: higher first
     assert (sweep / "summary.md").read_text().startswith("| run |")
+    assert (sweep / "test_psnr_by_model.latent_dim.png").stat().st_size > 1000
 
 
 def test_compare_says_when_there_are_no_runs(tmp_path, capsys):

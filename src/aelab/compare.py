@@ -109,3 +109,41 @@ def write_outputs(out_dir: Path, header: list[str], table: list[list]) -> None:
         writer.writerow(header)
         writer.writerows(table)
     (out_dir / "summary.md").write_text(markdown(header, table))
+
+
+def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metric: str,
+                       by: str) -> Path | None:
+    """PNG of `metric` against the swept value `by`, one line per combination of the other
+    swept keys (e.g. PSNR against latent size, by depth and optimizer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    if metric not in header or by not in header:
+        return None
+    col_metric, col_by = header.index(metric), header.index(by)
+    others = [i for i, name in enumerate(header[1:-1], 1)
+              if i not in (col_metric, col_by) and "/" not in name]
+    lines: dict[str, list] = {}
+    for row in table:
+        if row[col_metric] is None:
+            continue
+        label = ", ".join(f"{header[i]}={row[i]}" for i in others) or metric
+        lines.setdefault(label, []).append((row[col_by], row[col_metric]))
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in sorted(lines.items()):
+        points.sort(key=lambda p: (str(type(p[0])), p[0]))
+        ax.plot([str(x) for x, _ in points], [y for _, y in points], marker="o", label=label)
+    ax.set_xlabel(by)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if len(lines) > 1:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out_dir / f"{metric.replace('/', '_')}_by_{by.replace('/', '_')}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
