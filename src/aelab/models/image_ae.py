@@ -88,16 +88,24 @@ class ImageAutoencoder(L.LightningModule):
             return F.binary_cross_entropy_with_logits(logits, target)
         return F.mse_loss(torch.sigmoid(logits), target)
 
-    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
-              batch_idx: int) -> torch.Tensor:
-        # Training draws fresh noise; val/test noise is fixed per batch so scores repeat.
-        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
-        logits = self.net.decode_logits(self.net.encode(inputs))
-        loss = self.reconstruction_loss(logits, images)
-        metrics.update(torch.sigmoid(logits).detach(), images)
+    def step_inputs(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
+        """The net's input for a batch: training draws fresh noise; val/test noise is fixed
+        per batch so that scores repeat."""
+        return self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+
+    def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
+        """The corruption's trivial baselines (psnr_input, psnr_bicubic) on val/test."""
         if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
             self.baseline_metrics[stage].update(inputs, images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
+
+    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
+              batch_idx: int) -> torch.Tensor:
+        inputs = self.step_inputs(images, stage, batch_idx)
+        logits = self.net.decode_logits(self.net.encode(inputs))
+        loss = self.reconstruction_loss(logits, images)
+        metrics.update(torch.sigmoid(logits).detach(), images)
+        self.log_baselines(stage, inputs, images)
         # on_epoch accumulates on the device; nothing here forces a host sync per step.
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True,
                  prog_bar=True, batch_size=len(images))

@@ -91,7 +91,7 @@ class ImageVAE(ImageAutoencoder):
 
     # -- steps -----------------------------------------------------------------------------
     def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        inputs = self.step_inputs(images, stage, batch_idx)
         mean, logvar = self.posterior(inputs)
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
         rec = -self.log_likelihood(images, z)  # per image
@@ -109,9 +109,7 @@ class ImageVAE(ImageAutoencoder):
         with torch.no_grad():
             recon = self.net.decode(mean)
             metrics.update(recon, images)
-            if len(self.baseline_metrics[stage]):
-                self.baseline_metrics[stage].update(inputs, images)
-                self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
+            self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)
             negative_elbo = rec + kl
             self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True, batch_size=n)

@@ -29,7 +29,7 @@ class ImageVQVAE(ImageAutoencoder):
         return self.net.quantize(self.net.encode(x))[1]
 
     def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        inputs = self.step_inputs(images, stage, batch_idx)
         quantised, codes, commitment = self.net.quantize(self.net.encode(inputs))
         logits = self.net.decode_logits(quantised)
         recon = torch.sigmoid(logits)
@@ -43,9 +43,7 @@ class ImageVQVAE(ImageAutoencoder):
         self.log_dict(metrics, on_step=False, on_epoch=True)
         if stage in self.usage:
             self.usage[stage].update(codes)
-            if len(self.baseline_metrics[stage]):
-                self.baseline_metrics[stage].update(inputs, images)
-                self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
+        self.log_baselines(stage, inputs, images)
         return loss
 
     def _log_usage(self, stage: str) -> None:
