@@ -1,8 +1,10 @@
 """Compare runs: python compare.py RUN_OR_SWEEP_DIR [...] [--metric test/psnr] [--by KEY] [--out DIR]
 
 Prints a markdown table (swept config values, metrics, status) sorted by --metric, and
-writes summary.csv, summary.md and one PNG per --by key (default: every swept key) of the
-first metric against it into --out (default: the first directory given).
+writes summary.csv, summary.md, one PNG per --by key (default: every swept key) of the
+first metric against it, and learning curves from the TensorBoard events (--curve TAG;
+default: val/loss and the validation twin of the first metric) into --out (default: the
+first directory given).
 """
 
 import argparse
@@ -17,10 +19,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="metric column (repeatable); the first one sorts the table")
     parser.add_argument("--by", action="append", default=[],
                         help="swept key to plot the first metric against (repeatable)")
+    parser.add_argument("--curve", action="append", default=[],
+                        help="scalar tag to draw learning curves of (repeatable), e.g. val/psnr")
     parser.add_argument("--out", type=Path, help="where to write summary.csv / summary.md / plots")
     args = parser.parse_args(argv)
 
-    from aelab.compare import build_table, markdown, plot_metric_by_key, write_outputs
+    from aelab.compare import build_table, labelled_runs, markdown, plot_metric_by_key, write_outputs
+    from aelab.curves import plot_curves
 
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
@@ -39,7 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         plot = plot_metric_by_key(out, header, table, metric, key) if metric else None
         if plot:
             print(f"plot: {plot}")
+    runs = labelled_runs(args.dirs)
+    for tag in args.curve or default_curves(metric):
+        plot = plot_curves(out, runs, tag)
+        if plot:
+            print(f"curves: {plot}")
     return 0
+
+
+def default_curves(metric: str | None) -> list[str]:
+    """val/loss, and test/psnr -> val/psnr: the curve of the metric the table is sorted by."""
+    tags = ["val/loss"]
+    if metric and metric.startswith("test/") and metric != "test/loss":
+        tags.append("val/" + metric.removeprefix("test/"))
+    return tags
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    from aelab.cli import check_overrides
+    import sys
+
+    from aelab.cli import check_overrides, name_jobs_by_swept_keys
 
     check_overrides("train")
+    sys.argv = name_jobs_by_swept_keys(sys.argv)
     main()

@@ -84,7 +84,9 @@ def train_run(run_dir: Path, *overrides: str, fast: bool = True) -> dict:
     cache = run_dir.parent / "cache"
     # Quoted: run folders of a sweep are named like "model.latent_dim=4".
     cfg = compose_config([f"paths.output_dir='{run_dir}'", f"paths.cache_dir='{cache}'",
-                          *(FAST if fast else []), "logger=csv", *overrides])
+                          *(FAST if fast else []),
+                          *([] if any(o.startswith("logger=") for o in overrides) else ["logger=csv"]),
+                          *overrides])
     (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     train(cfg)

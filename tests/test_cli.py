@@ -49,3 +49,22 @@ def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
     assert done.returncode == 2
     assert "is not a training run dir" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_sweep_job_names_keep_only_the_swept_keys():
+    from aelab.cli import name_jobs_by_swept_keys
+
+    argv = ["train.py", "-m", "model=lstm_vae", "data.path=/data/wordnet", "+trainer.profiler=simple",
+            "model.latent_dim=16,32", "optimizer=adam,sgd", "model.width=range(8,32,8)"]
+    extended = name_jobs_by_swept_keys(argv)
+    assert extended[:-1] == argv
+    excluded = extended[-1].split("=", 1)[1]
+    for fixed in ("'model'", "'data.path'", "'trainer.profiler'", "'ckpt_path'"):
+        assert fixed in excluded
+    for swept in ("latent_dim", "'optimizer'", "width"):
+        assert swept not in excluded
+    # Nothing fixed, or the user chose the excluded keys: argv stays as it is.
+    assert name_jobs_by_swept_keys(["train.py", "-m", "model.latent_dim=1,2"]) == [
+        "train.py", "-m", "model.latent_dim=1,2"]
+    own = ["train.py", "model=mlp_ae", "hydra.job.config.override_dirname.exclude_keys=[seed]"]
+    assert name_jobs_by_swept_keys(own) == own

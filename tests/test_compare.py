@@ -3,6 +3,7 @@
 import csv
 import shutil
 
+from aelab.curves import read_scalars
 from compare import main as compare_main
 from tests.conftest import train_run
 
@@ -10,7 +11,8 @@ from tests.conftest import train_run
 def test_compare_tables_runs_by_their_swept_values(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     for latent in (4, 16):
-        train_run(sweep / f"model.latent_dim={latent}", f"model.latent_dim={latent}")
+        train_run(sweep / f"model.latent_dim={latent}", f"model.latent_dim={latent}",
+                  "logger=tensorboard", "trainer.max_epochs=2")
     failed = sweep / "model.latent_dim=64"
     shutil.copytree(sweep / "model.latent_dim=4" / ".hydra", failed / ".hydra")
     (failed / "failure.txt").write_text("AelabError: out of memory\n")
@@ -28,6 +30,27 @@ def test_compare_tables_runs_by_their_swept_values(tmp_path, capsys):
     assert psnrs == sorted(psnrs, reverse=True)  # PSNR: higher first
     assert (sweep / "summary.md").read_text().startswith("| run |")
     assert (sweep / "test_psnr_by_model.latent_dim.png").stat().st_size > 1000
+    # Learning curves from the TensorBoard events: the loss and the sort metric per epoch.
+    for tag in ("val_loss", "val_psnr"):
+        assert (sweep / f"curves_{tag}.png").stat().st_size > 1000
+    steps = [step for step, _ in read_scalars(sweep / "model.latent_dim=4", "val/psnr")]
+    assert len(steps) == 2 and steps[0] < steps[1]  # one point per epoch
+
+
+def test_learning_curves_take_the_latest_file_for_a_repeated_step(tmp_path):
+    """A resumed run writes a second events file that repeats steps after the checkpoint."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    first = SummaryWriter(tmp_path / "tensorboard", filename_suffix=".a")
+    for step, value in [(0, 3.0), (1, 2.0), (2, 9.0)]:  # step 2 was lost with the crash
+        first.add_scalar("val/loss", value, step)
+    first.close()
+    second = SummaryWriter(tmp_path / "tensorboard", filename_suffix=".b")
+    for step, value in [(2, 1.5), (3, 1.0)]:
+        second.add_scalar("val/loss", value, step)
+    second.close()
+    assert read_scalars(tmp_path, "val/loss") == [(0, 3.0), (1, 2.0), (2, 1.5), (3, 1.0)]
+    assert read_scalars(tmp_path, "val/psnr") == []
 
 
 def test_compare_says_when_there_are_no_runs(tmp_path, capsys):

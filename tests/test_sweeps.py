@@ -83,3 +83,15 @@ def test_submitit_local_executor_runs_the_jobs(tmp_path):
     sweep = multirun(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
                      "model.latent_dim=8,16")
     assert sum((f / "metrics.json").exists() for f in jobs(sweep)) == 2
+
+
+def test_text_sweep_over_latent_size_and_optimizer(tmp_path, capsys):
+    sweep = multirun(tmp_path, "model=lstm_vae", "data=toy_text", "model.embed_dim=8",
+                     "model.iw_samples=4", "model.latent_dim=4,8", "optimizer=adam,sgd")
+    folders = jobs(sweep)
+    assert len(folders) == 4 and all((f / "metrics.json").exists() for f in folders)
+    capsys.readouterr()
+    assert compare_main([str(sweep), "--metric", "test/ppl"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].startswith("| run | model.latent_dim | optimizer |")
+    assert table.count("| done |") == 4

@@ -48,3 +48,32 @@ def check_overrides(config_name: str) -> None:
     if message:
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def name_jobs_by_swept_keys(argv: list[str]) -> list[str]:
+    """Sweep job folders name only what the sweep varies: `3_model.latent_dim=16,optimizer=sgd`.
+
+    Hydra names a job folder by all of its overrides, so a sweep with a dozen fixed settings
+    gets names past the file system's 255-byte limit and dies. Fixed command-line overrides
+    (no `a,b`, range() or choice()) join the config's exclude_keys; the swept ones, from the
+    command line or a `sweep=` preset, stay in the name. Returns argv with that one override
+    added (unchanged when nothing is fixed, or when the user sets exclude_keys themselves).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    setting = "hydra.job.config.override_dirname.exclude_keys"
+    overrides = [a for a in argv[1:] if not a.startswith("-")]
+    if any(a.lstrip("+~").startswith(setting) for a in overrides):
+        return argv
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra reports it in its own words
+        return argv
+    fixed = [o.key_or_group for o in parsed
+             if not o.is_sweep_override() and not o.key_or_group.startswith("hydra.")]
+    if not fixed:
+        return argv
+    defaults = OmegaConf.load(CONF / "hydra" / "default.yaml")
+    keys = list(OmegaConf.select(defaults, setting.removeprefix("hydra."), default=[]))
+    keys += [k for k in fixed if k not in keys]
+    return [*argv, f"{setting}=[{','.join(repr(k) for k in keys)}]"]

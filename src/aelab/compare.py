@@ -18,6 +18,9 @@ IGNORED_KEYS = ("paths.", "hydra.", "callbacks.", "logger.", "trainer.enable_pro
                 "trainer.default_root_dir", "ckpt_path")
 
 
+GROUP_PREFIX = "choice:"  # config-group choices sit beside the config keys under this prefix
+
+
 def find_runs(roots: list[Path]) -> list[Path]:
     runs = []
     for root in roots:
@@ -29,6 +32,8 @@ def find_runs(roots: list[Path]) -> list[Path]:
 
 
 def flat_config(run: Path) -> dict:
+    """The run's config as {dotted key: value}, plus its config-group choices
+    ({"optimizer": "sgd"}) from .hydra/hydra.yaml: a swept group shows as one column."""
     config = OmegaConf.to_container(OmegaConf.load(run / ".hydra" / "config.yaml"), resolve=False)
     out = {}
 
@@ -40,7 +45,19 @@ def flat_config(run: Path) -> dict:
                 out[f"{prefix}{key}"] = value
 
     walk(config, "")
+    hydra_file = run / ".hydra" / "hydra.yaml"
+    if hydra_file.exists():
+        choices = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.choices") or {}
+        out.update({GROUP_PREFIX + group: choice for group, choice in choices.items()
+                    if not group.startswith(("hydra", "sweep"))})
     return {k: v for k, v in out.items() if not k.startswith(IGNORED_KEYS)}
+
+
+def explicit_overrides(run: Path) -> set[str]:
+    """Keys set on the command line (.hydra/overrides.yaml), e.g. {"optimizer.lr"}."""
+    file = run / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.load(file) if file.exists() else []
+    return {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
 
 
 def read_run(run: Path) -> dict:
@@ -56,9 +73,27 @@ def read_run(run: Path) -> dict:
 
 
 def varying_keys(rows: list[dict]) -> list[str]:
+    """Config keys whose values differ between the runs. When a config group's choice
+    differs (optimizer=adam,sgd), the group is one column named after it, and the keys inside
+    it that merely came with the choice (optimizer.momentum) are left out."""
     keys = sorted({k for row in rows for k in row["config"]})
-    return [k for k in keys if len({json.dumps(row["config"].get(k), default=str)
-                                    for row in rows}) > 1]
+    varying = [k for k in keys if len({json.dumps(row["config"].get(k), default=str)
+                                       for row in rows}) > 1]
+    groups = [k.removeprefix(GROUP_PREFIX) for k in varying if k.startswith(GROUP_PREFIX)]
+    explicit = set().union(*(explicit_overrides(row["run"]) for row in rows))
+    out = []
+    for key in varying:
+        if key.startswith(GROUP_PREFIX):
+            out.append(key.removeprefix(GROUP_PREFIX))
+        elif key in explicit or not any(key.startswith(g + ".") for g in groups):
+            out.append(key)
+    return sorted(out)
+
+
+def config_value(row: dict, key: str):
+    """A config key's value, or a config group's choice."""
+    config = row["config"]
+    return config[key] if key in config else config.get(GROUP_PREFIX + key)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -85,9 +120,30 @@ def build_table(roots: list[Path], metrics: list[str] | None = None,
     for row in rows:
         inside = common and row["run"].is_relative_to(common)
         name = str(row["run"].relative_to(common)) if inside else str(row["run"])
-        table.append([name, *(row["config"].get(k) for k in swept),
+        table.append([name, *(config_value(row, k) for k in swept),
                       *(row["metrics"].get(m) for m in metrics), row["status"]])
     return header, table
+
+
+def best_run(roots: list[Path], metric: str) -> Path | None:
+    """The finished run with the best `metric` (higher or lower by its name), or None."""
+    rows = [r for r in map(read_run, find_runs(roots)) if r["metrics"].get(metric) is not None]
+    if not rows:
+        return None
+    sign = -1 if higher_is_better(metric) else 1
+    return min(rows, key=lambda r: sign * r["metrics"][metric])["run"]
+
+
+def labelled_runs(roots: list[Path]) -> list[tuple[str, Path]]:
+    """(label, run) for every run: the label names its swept values (`model.latent_dim=16,
+    optimizer=sgd`), or its folder when nothing differs between the runs."""
+    rows = [read_run(run) for run in find_runs(roots)]
+    swept = varying_keys(rows) if len(rows) > 1 else []
+    out = []
+    for row in rows:
+        values = ", ".join(f"{k}={fmt(config_value(row, k))}" for k in swept)
+        out.append((values or row["run"].name, row["run"]))
+    return out
 
 
 def fmt(value) -> str:
