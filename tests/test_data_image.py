@@ -122,3 +122,17 @@ def test_epoch_batch_sampler_shards_disjointly_across_processes():
     assert len(shards[0]) == len(shards[1]) == 2  # 5 full batches of 4 -> 4 usable
     seen = [i for shard in shards for batch in shard for i in batch]
     assert len(seen) == len(set(seen)) == 16
+
+
+def test_evaluation_shards_score_every_example_once():
+    from aelab.data.image import EpochBatchSampler
+    from aelab.data.text import BucketBatchSampler
+
+    shards = [list(EpochBatchSampler(22, 4, False, rank=r, world_size=2)) for r in range(2)]
+    assert [len(s) for s in shards] == [3, 3]  # 6 batches: 5 of 4 and one of 2
+    assert sorted(i for shard in shards for batch in shard for i in batch) == list(range(22))
+    samplers = [BucketBatchSampler([3] * 21, 4, False, rank=r, world_size=2) for r in range(2)]
+    assert [len(s) for s in samplers] == [3, 3]
+    assert sorted(i for s in samplers for batch in s for i in batch) == list(range(21))
+    odd = [EpochBatchSampler(20, 4, False, rank=r, world_size=2) for r in range(2)]
+    assert [len(s) for s in odd] == [3, 2]  # one process runs one batch fewer: fine in eval

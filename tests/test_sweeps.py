@@ -62,12 +62,21 @@ def test_parallel_sweep_survives_a_failing_job_and_resumes(tmp_path, capsys):
     assert {f: (f / "metrics.json").stat().st_mtime_ns for f in finished} == stamps
 
 
-def test_grid_preset_names_every_job_by_its_overrides(tmp_path):
-    sweep = multirun(tmp_path, "sweep=latent_depth_optimizer", "model.latent_dim=8,16",
-                     "model.depth=2", "optimizer=adam")
+def test_grid_preset_sweeps_a_text_model_and_names_jobs_by_swept_keys(tmp_path, capsys):
+    # The preset's grid, narrowed on the command line: latent size x optimizer for lstm_vae.
+    sweep = multirun(tmp_path, "sweep=latent_depth_optimizer", "model=lstm_vae", "data=toy_text",
+                     "model.embed_dim=8", "model.iw_samples=4", "model.latent_dim=4,8",
+                     "model.depth=1", "optimizer=adam,sgd")
     names = [f.name for f in jobs(sweep)]
-    assert len(names) == 2 and len(set(names)) == 2
+    # Fixed settings (model, data, model.depth=1, ...) stay out of the folder names.
+    assert names == ["0_model.latent_dim=4,optimizer=adam", "1_model.latent_dim=4,optimizer=sgd",
+                     "2_model.latent_dim=8,optimizer=adam", "3_model.latent_dim=8,optimizer=sgd"]
     assert all(json.loads((f / "metrics.json").read_text())["global_step"] > 0 for f in jobs(sweep))
+    capsys.readouterr()
+    assert compare_main([str(sweep), "--metric", "test/ppl"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0] == "| run | model.latent_dim | optimizer | test/ppl | status |"
+    assert table.count("| done |") == 4
 
 
 @needs("hydra_plugins.hydra_optuna_sweeper")
@@ -84,14 +93,3 @@ def test_submitit_local_executor_runs_the_jobs(tmp_path):
                      "model.latent_dim=8,16")
     assert sum((f / "metrics.json").exists() for f in jobs(sweep)) == 2
 
-
-def test_text_sweep_over_latent_size_and_optimizer(tmp_path, capsys):
-    sweep = multirun(tmp_path, "model=lstm_vae", "data=toy_text", "model.embed_dim=8",
-                     "model.iw_samples=4", "model.latent_dim=4,8", "optimizer=adam,sgd")
-    folders = jobs(sweep)
-    assert len(folders) == 4 and all((f / "metrics.json").exists() for f in folders)
-    capsys.readouterr()
-    assert compare_main([str(sweep), "--metric", "test/ppl"]) == 0
-    table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("| run | model.latent_dim | optimizer |")
-    assert table.count("| done |") == 4

@@ -178,9 +178,10 @@ def train(cfg: DictConfig) -> float | None:
     metrics.update(epoch=trainer.current_epoch, global_step=trainer.global_step)
     if best_score is not None:
         metrics[f"best/{cfg.monitor.metric}"] = best_score
-    write_metrics(output_dir / "metrics.json", metrics)
-    log_hparams(trainer, config, metrics)
-    log.info("metrics written to %s", output_dir / "metrics.json")
+    if trainer.is_global_zero:  # under DDP every process has the same (synced) metrics
+        write_metrics(output_dir / "metrics.json", metrics)
+        log_hparams(trainer, config, metrics)
+        log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
 
 

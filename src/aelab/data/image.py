@@ -36,7 +36,7 @@ class IndexedBatches(Dataset):
         return len(self.images)
 
     def __getitem__(self, indices: list[int]) -> torch.Tensor:
-        return self.images[torch.as_tensor(indices)]
+        return self.images[torch.as_tensor(indices, device=self.images.device)]
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -65,16 +65,20 @@ class EpochBatchSampler(Sampler[list[int]]):
         batches = list(order.split(self.batch_size))
         if self.drop_last and len(batches) > 1 and len(batches[-1]) < self.batch_size:
             batches.pop()
-        # Every process must run the same number of steps, or DDP hangs at the end.
-        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        return batches[:usable]
+        # In training every process must run the same number of steps, or DDP hangs at the
+        # gradient all-reduce: the few batches that do not divide evenly wait for the next
+        # epoch's shuffle. Evaluation has no per-step collective, so there every example is
+        # scored once and a process may run one batch fewer than another.
+        if self.shuffle and self.world_size > 1:
+            batches = batches[:len(batches) - len(batches) % self.world_size]
+        return batches
 
     def __iter__(self):
         for batch in self._all_batches()[self.rank::self.world_size]:
             yield batch.tolist()
 
     def __len__(self) -> int:
-        return len(self._all_batches()) // self.world_size
+        return len(self._all_batches()[self.rank::self.world_size])
 
 
 def batch_loader(images: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
@@ -154,7 +158,8 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                  image_column: str | None = None, image_size: int | list[int] | None = None,
                  channels: int | None = None, val_size: float = 0.1, limit: int | None = None,
                  batch_size: int = 128, num_workers: int = 0, seed: int = 0,
-                 cache_dir: str | None = None, on_bad_rows: str = "error", pin_memory: bool = False):
+                 cache_dir: str | None = None, on_bad_rows: str = "error", pin_memory: bool = False,
+                 on_device: bool | str = "auto"):
         super().__init__()
         if on_bad_rows not in ("error", "skip"):
             raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
@@ -167,7 +172,11 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.on_bad_rows, self.pin_memory = on_bad_rows, pin_memory
+        if on_device not in (True, False, "auto"):
+            raise AelabError(f"data.on_device={on_device} is not one of: auto, true, false")
+        self.on_device = on_device
         self.splits: dict[str, torch.Tensor] | None = None
+        self.device_splits: dict[str, torch.Tensor] = {}
 
     # -- loading ---------------------------------------------------------------------------
     def load_splits(self) -> dict[str, torch.Tensor]:
@@ -216,8 +225,28 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     def _loader(self, role: str, shuffle: bool) -> DataLoader:
         # Under DDP each process takes its own share of the batches (see EpochBatchSampler).
         rank, world = rank_and_world(self.trainer)
-        return batch_loader(self.splits[role], self.batch_size, shuffle, self.seed,
-                            self.num_workers, self.pin_memory, rank, world)
+        images = self.images_on_device(role)
+        on_gpu = images.device.type != "cpu"
+        return batch_loader(images, self.batch_size, shuffle, self.seed,
+                            0 if on_gpu else self.num_workers, self.pin_memory and not on_gpu,
+                            rank, world)
+
+    def images_on_device(self, role: str) -> torch.Tensor:
+        """The split where batches are cut: in GPU memory when `on_device` allows (the uint8
+        copy of CIFAR-10's train split is 150 MB), so a batch never crosses the PCIe bus;
+        in host memory otherwise."""
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if self.on_device is False or device.type != "cuda":
+            return self.splits[role]
+        if role not in self.device_splits:
+            images = self.splits[role]
+            free = torch.cuda.mem_get_info(device)[0]
+            if self.on_device == "auto" and images.nbytes > free // 4:
+                log.info("data.on_device=auto: the %s split (%.0f MB) stays in host memory; "
+                         "%.0f MB of GPU memory are free", role, images.nbytes / 2**20, free / 2**20)
+                return images
+            self.device_splits[role] = images.to(device)
+        return self.device_splits[role]
 
 
     def predict_dataloader(self) -> DataLoader:

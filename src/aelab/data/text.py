@@ -100,8 +100,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
-        usable = len(batches) - len(batches) % self.world_size if self.world_size > 1 else len(batches)
-        return batches[:usable][self.rank::self.world_size]
+        if self.shuffle and self.world_size > 1:  # equal steps per process; see EpochBatchSampler
+            batches = batches[:len(batches) - len(batches) % self.world_size]
+        return batches[self.rank::self.world_size]
 
     def __iter__(self):
         return iter(self._batches())

@@ -71,7 +71,7 @@ class CodePrior(StepsByStage, L.LightningModule):
         nll_per_code = F.cross_entropy(logits.transpose(1, 2), codes, reduction="none")
         loss = nll_per_code.mean()
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=len(images))
+                 batch_size=len(images), sync_dist=stage != "train")
         if stage == "test":
             self.nll.update(nll_per_code.sum(1))
             self.log("test/nll", self.nll, on_epoch=True)

@@ -42,7 +42,8 @@ class ImageAutoencoder(L.LightningModule):
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, scheduler: Callable | None = None,
                  latent_dim: int = 32, depth: int = 3, width: int = 32, loss: str = "mse",
-                 monitor: str = "val/loss", corruption: Corruption | None = None):
+                 monitor: str = "val/loss", corruption: Corruption | None = None,
+                 compile: bool | str = False, channels_last: bool = False):
         super().__init__()
         if loss not in ("mse", "bce"):
             raise AelabError(f"model.loss={loss} is not one of: mse, bce")
@@ -56,6 +57,10 @@ class ImageAutoencoder(L.LightningModule):
         self.image_shape, self.latent_dim, self.loss_name = tuple(image_shape), latent_dim, loss
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
+        # GPU fast path: torch.compile (True: inductor; a string names another backend) and
+        # NHWC memory layout, which tensor cores prefer for convolutions under bf16.
+        self.compile_backend = "inductor" if compile is True else (compile or None)
+        self.channels_last = channels_last
         self.train_metrics = image_metrics("train/", ssim=False)
         self.val_metrics = image_metrics("val/")
         self.test_metrics = image_metrics("test/")
@@ -64,6 +69,18 @@ class ImageAutoencoder(L.LightningModule):
             stage: MetricCollection({name: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
                                      for name in baselines}, prefix=f"{stage}/")
             for stage in ("val", "test")})
+
+    def configure_model(self) -> None:
+        """Called by Lightning before fit / validate / test, on the run's device."""
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+        if self.compile_backend and not getattr(self, "_compiled", False):
+            # The nets' parts, not the LightningModule: the steps call net.encode/decode, and
+            # nn.Module.compile keeps state_dict keys, so checkpoints stay interchangeable.
+            for part in self.net.children():
+                if any(True for _ in part.parameters()):
+                    part.compile(backend=self.compile_backend)
+            self._compiled = True
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.encode(x)
@@ -91,12 +108,13 @@ class ImageAutoencoder(L.LightningModule):
     def step_inputs(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
         """The net's input for a batch: training draws fresh noise; val/test noise is fixed
         per batch so that scores repeat."""
-        return self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        return inputs.contiguous(memory_format=torch.channels_last) if self.channels_last else inputs
 
     def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
         """The corruption's trivial baselines (psnr_input, psnr_bicubic) on val/test."""
         if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
-            self.baseline_metrics[stage].update(inputs, images)
+            self.baseline_metrics[stage].update(inputs.contiguous(), images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
 
     def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
@@ -104,11 +122,13 @@ class ImageAutoencoder(L.LightningModule):
         inputs = self.step_inputs(images, stage, batch_idx)
         logits = self.net.decode_logits(self.net.encode(inputs))
         loss = self.reconstruction_loss(logits, images)
-        metrics.update(torch.sigmoid(logits).detach(), images)
+        metrics.update(torch.sigmoid(logits).detach().contiguous(), images)  # NCHW for .view
         self.log_baselines(stage, inputs, images)
         # on_epoch accumulates on the device; nothing here forces a host sync per step.
+        # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
+        # to keep the all-reduce off every step); the torchmetrics objects sync themselves.
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True,
-                 prog_bar=True, batch_size=len(images))
+                 prog_bar=True, batch_size=len(images), sync_dist=stage != "train")
         self.log_dict(metrics, on_step=False, on_epoch=True)
         return loss
 

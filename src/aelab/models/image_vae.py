@@ -108,11 +108,12 @@ class ImageVAE(ImageAutoencoder):
             return loss
         with torch.no_grad():
             recon = self.net.decode(mean)
-            metrics.update(recon, images)
+            metrics.update(recon.contiguous(), images)
             self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)
             negative_elbo = rec + kl
-            self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True, batch_size=n)
+            self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True, batch_size=n,
+                     sync_dist=True)
             for name, value in (("kl", kl), ("rec", rec)):
                 self.stats[f"{stage}_{name}"].update(value)
                 self.log(f"{stage}/{name}", self.stats[f"{stage}_{name}"], on_epoch=True)

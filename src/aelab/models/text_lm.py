@@ -110,8 +110,10 @@ class TextModel(StepsByStage, L.LightningModule):
         nll = sentence_nll(logits, targets)
         loss = nll.sum() / (targets != PAD_ID).sum()
         n = len(targets)
+        # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
+        # to keep the all-reduce off every step); the Metric objects sync themselves.
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=n)
+                 batch_size=n, sync_dist=stage != "train")
         if stage != "train":
             self.update_likelihood(stage, kind, nll, targets)
             self.log_token_accuracy(stage, logits, targets, n)

@@ -79,7 +79,8 @@ class TextVAE(TextModel):
                            "train/kl_weight": weight}, on_step=True, batch_size=n)
             return loss
         negative_elbo = rec + kl
-        self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True, batch_size=n)
+        self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True, batch_size=n,
+                 sync_dist=True)
         self.kl[stage].update(kl)
         self.log(f"{stage}/kl", self.kl[stage], on_epoch=True, batch_size=n)
         self.update_likelihood(stage, "rec", rec, targets)

@@ -37,9 +37,10 @@ class ImageVQVAE(ImageAutoencoder):
         loss = rec_loss + commitment
         n = len(images)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=n)
-        self.log(f"{stage}/commitment", commitment, on_epoch=True, batch_size=n)
-        metrics.update(recon.detach(), images)
+                 batch_size=n, sync_dist=stage != "train")
+        self.log(f"{stage}/commitment", commitment, on_epoch=True, batch_size=n,
+                 sync_dist=stage != "train")
+        metrics.update(recon.detach().contiguous(), images)
         self.log_dict(metrics, on_step=False, on_epoch=True)
         if stage in self.usage:
             self.usage[stage].update(codes)

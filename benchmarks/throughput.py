@@ -1,0 +1,294 @@
+"""Training throughput: our Lightning run against a bare PyTorch loop, and the loader alone.
+
+    python benchmarks/throughput.py                      # CPU: conv_ae 28x28x1 and 32x32x3, lstm_vae
+    python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --compile
+
+For each case, in one process and on the same net (same initial weights), batch size and
+uint8 data tensors:
+  (a) `trainer.fit` of our LightningModule with the run's usual callbacks, loggers and
+      metrics (TensorBoard, checkpoints, epoch timer, NaN check, progress bar);
+  (b) a bare loop: permuted index batches, forward, loss, backward, optimizer step;
+  (c) the DataModule's train loader alone (batches to the device, uint8 -> float).
+(a) and (b) alternate for --rounds rounds so that drift of the machine hits both alike; the
+first epoch of each fit is warm-up and not counted. Validation is off in both: this measures
+training. Prints a table and writes the figures to --out (JSON).
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from anywhere; aelab itself is installed
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
+
+
+class EpochClock:
+    """Seconds of each training epoch of a fit (a Lightning callback, built lazily)."""
+
+    @staticmethod
+    def make():
+        import lightning as L
+
+        class Clock(L.Callback):
+            def __init__(self):
+                self.seconds: list[float] = []
+
+            def on_train_epoch_start(self, trainer, pl_module):
+                self._sync(pl_module)
+                self.start = time.perf_counter()
+
+            def on_train_epoch_end(self, trainer, pl_module):
+                self._sync(pl_module)
+                self.seconds.append(time.perf_counter() - self.start)
+
+            @staticmethod
+            def _sync(pl_module):
+                if pl_module.device.type == "cuda":
+                    torch.cuda.synchronize()
+
+        return Clock()
+
+
+def lightning_fit(cfg, model, datamodule, epochs: int) -> list[float]:
+    """Seconds per training epoch of our trainer.fit, as train.py builds it."""
+    from omegaconf import open_dict
+
+    from aelab.run import build_trainer
+
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = epochs
+        cfg.trainer.limit_val_batches = 0
+        cfg.trainer.num_sanity_val_steps = 0
+        cfg.trainer.enable_model_summary = False
+    clock = EpochClock.make()
+    trainer = build_trainer(cfg, [clock])
+    trainer.fit(model, datamodule=datamodule)
+    return clock.seconds
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# -- images ------------------------------------------------------------------------------------
+def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
+    from aelab.data.image import ImageDataModule, to_unit_float
+    from aelab.run import build_model
+
+    class TensorImages(ImageDataModule):
+        """The benchmark's fixed uint8 tensors in the usual ImageDataModule."""
+
+        def load_splits(self):
+            gen = torch.Generator().manual_seed(0)
+            return {role: torch.randint(0, 256, (n if role == "train" else 256, *shape),
+                                        dtype=torch.uint8, generator=gen)
+                    for role in ("train", "val", "test")}
+
+    overrides = ["model=conv_ae", f"trainer.accelerator={args.accelerator}",
+                 f"trainer.precision={args.precision}", f"paths.output_dir={tmp}",
+                 "trainer.log_every_n_steps=50", f"model.compile={str(args.compile).lower()}",
+                 f"model.channels_last={str(args.channels_last).lower()}"]
+    cfg = compose(overrides)
+    dm = TensorImages(batch_size=args.batch_size, seed=0,
+                      on_device="auto" if args.accelerator == "gpu" else False)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    template = build_model(cfg, dm)
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
+
+    def bare(epochs: int) -> list[float]:
+        net = copy.deepcopy(template).to(device)
+        if args.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if args.compile:
+            net.compile()
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+        images = dm.splits["train"].to(device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                                  enabled=args.precision.startswith("bf16"))
+        seconds = []
+        for epoch in range(epochs):
+            sync(device)
+            start = time.perf_counter()
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch))
+            for idx in order.split(args.batch_size):
+                if len(idx) < args.batch_size:
+                    break  # like the loader: no ragged last batch in training
+                x = to_unit_float(images[idx.to(device)])
+                if args.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    loss = net.reconstruction_loss(net(x), x)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            sync(device)
+            seconds.append(time.perf_counter() - start)
+        return seconds
+
+    def ours(epochs: int) -> list[float]:
+        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs)
+
+    def loader() -> float:
+        batches = 0
+        sync(device)
+        start = time.perf_counter()
+        for batch in dm.train_dataloader():
+            dm.on_after_batch_transfer(batch.to(device, non_blocking=True), 0)
+            batches += 1
+        sync(device)
+        return batches * args.batch_size / (time.perf_counter() - start)
+
+    per_epoch = (n // args.batch_size) * args.batch_size
+    return compare(f"conv_ae {shape[1]}x{shape[2]}x{shape[0]}", "img/s", per_epoch, ours, bare,
+                   loader, args)
+
+
+# -- text --------------------------------------------------------------------------------------
+def text_case(args, tmp: Path) -> dict:
+    from aelab.data.text import PAD_ID, TextDataModule, ToyTextDataModule
+    from aelab.models.kl_schedule import kl_penalty, kl_weight
+    from aelab.models.text_lm import sentence_nll, shift
+    from aelab.models.text_vae import gaussian_kl
+    from aelab.run import build_model
+
+    wordnet = ROOT.parent / "shared" / "datasets" / "wordnet"
+    common = dict(batch_size=64, seed=0, tokenizer_dir=str(tmp), vocab_size=5000)
+    if wordnet.is_dir():
+        dm, data = TextDataModule(path=str(wordnet), limit=args.text_sentences, **common), "WordNet"
+    else:
+        dm, data = ToyTextDataModule(num_train=args.text_sentences, **common), "toy_text"
+    dm.prepare_data()
+    dm.setup("fit")
+    cfg = compose(["model=lstm_vae", "data=toy_text", f"trainer.accelerator={args.accelerator}",
+                   f"trainer.precision={args.precision}", f"paths.output_dir={tmp}",
+                   "model.width=128", "model.embed_dim=128"])
+    torch.manual_seed(0)
+    template = build_model(cfg, dm)
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
+    batches = list(dm.train_dataloader())
+    tokens = sum(int((b["tokens"][:, 1:] != PAD_ID).sum()) for b in batches)
+
+    def bare(epochs: int) -> list[float]:
+        net = copy.deepcopy(template).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
+        seconds, step = [], 0
+        for _ in range(epochs):
+            sync(device)
+            start = time.perf_counter()
+            for batch in dm.train_dataloader():
+                batch = {k: v.to(device) for k, v in batch.items()}
+                inputs, targets, lengths = shift(batch)
+                mean, logvar = net.posterior(batch["tokens"], batch["lengths"])
+                z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+                logits = net.decoder(net.word_dropout(inputs, net.word_dropout_p), lengths, z)
+                weight = kl_weight(step, net.beta, net.kl_schedule, net.anneal_steps, net.anneal_ratio)
+                loss = sentence_nll(logits, targets).mean() + weight * kl_penalty(
+                    gaussian_kl(mean, logvar), net.free_bits)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+            sync(device)
+            seconds.append(time.perf_counter() - start)
+        return seconds
+
+    def ours(epochs: int) -> list[float]:
+        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs)
+
+    def loader() -> float:
+        start = time.perf_counter()
+        for batch in dm.train_dataloader():
+            {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        sync(device)
+        return tokens / (time.perf_counter() - start)
+
+    return compare(f"lstm_vae on {data} ({len(batches)} batches of 64)", "tokens/s", tokens,
+                   ours, bare, loader, args)
+
+
+# -- the comparison ----------------------------------------------------------------------------
+def compare(name: str, unit: str, per_epoch: int, ours, bare, loader, args) -> dict:
+    epochs = args.epochs + 1  # +1: the first epoch is warm-up (allocations, autotuning, compile)
+    ours_s, bare_s = [], []
+    for _ in range(args.rounds):
+        ours_s += ours(epochs)[1:]
+        bare_s += bare(epochs)[1:]
+    loader_rate = max(loader() for _ in range(3))
+    # The median epoch: robust to one epoch that another process on the machine slowed down.
+    ours_rate = per_epoch / sorted(ours_s)[len(ours_s) // 2]
+    bare_rate = per_epoch / sorted(bare_s)[len(bare_s) // 2]
+    result = {"case": name, "unit": unit, "ours": ours_rate, "bare": bare_rate,
+              "loader": loader_rate, "ours_over_bare": ours_rate / bare_rate,
+              "loader_over_ours": loader_rate / ours_rate,
+              "ours_epoch_s": ours_s, "bare_epoch_s": bare_s}
+    print(f"{name:38s} ours {ours_rate:10.0f} {unit}  bare {bare_rate:10.0f}  "
+          f"loader {loader_rate:12.0f}  ours/bare {ours_rate / bare_rate:5.3f}  "
+          f"loader/ours {loader_rate / ours_rate:7.1f}", flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--precision", default="32-true", help="e.g. bf16-mixed on a GPU")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the nets")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--images", type=int, default=4096, help="training images per epoch")
+    parser.add_argument("--text-sentences", type=int, default=6400)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per round")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--cases", default="28,32,text", help="comma list of 28, 32, text")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
+    args = parser.parse_args()
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = args.cases.split(",")
+        if "28" in cases:
+            results.append(image_case((1, 28, 28), args.images, args, Path(tmp) / "28"))
+        if "32" in cases:
+            results.append(image_case((3, 32, 32), args.images, args, Path(tmp) / "32"))
+        if "text" in cases:
+            results.append(text_case(args, Path(tmp) / "text"))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+               "platform": platform.platform(),
+               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    args.out.write_text(json.dumps({"machine": machine, "settings": settings,
+                                    "results": results}, indent=2) + "\n")
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Reproduces experiments/text_wordnet/README.md: LM, AE, denoising AE and two VAEs on the
+# WordNet sentences, all with the same sizes, optimizer and epochs; then the VAE's samples
+# and interpolations. Run from the repository root:
+#   bash experiments/text_wordnet/run.sh              # every run, one after another
+#   bash experiments/text_wordnet/run.sh lm ae        # just these (we ran pairs side by side)
+# DATA defaults to the offline copy beside the repo; threads=1 because two ran at once.
+set -euo pipefail
+DATA=${DATA:-../shared/datasets/wordnet}
+OUT=${OUT:-outputs/experiments/text_wordnet}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+common=(data=text data.path="$DATA" data.vocab_size=5000 model.width=128 model.embed_dim=128
+        model.latent_dim=64 model.dropout=0.1 optimizer.lr=3e-3 trainer.gradient_clip_val=1.0
+        trainer.max_epochs=2 seed=0 threads=1 trainer.enable_progress_bar=false)
+# 2 epochs of 2,550 steps: the annealing reaches beta=1 after 2,000 steps.
+vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_samples=50)
+
+run() {
+  case "$1" in
+    lm)         python train.py "${common[@]}" model=lstm_lm hydra.run.dir="$OUT/lm" ;;
+    ae)         python train.py "${common[@]}" model=lstm_ae hydra.run.dir="$OUT/ae" ;;
+    dae)        python train.py "${common[@]}" model=lstm_ae model.noise.drop=0.1 model.noise.blank=0.1 hydra.run.dir="$OUT/dae" ;;
+    # Bowman et al. (2016): annealing + word dropout; and the same with free bits (Kingma et al., 2016).
+    vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
+    vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 model.free_bits=0.1 hydra.run.dir="$OUT/vae_fb" ;;
+    generate)
+      for v in vae vae_fb; do
+        python generate.py run_dir="$OUT/$v" task=sample num_images=20 decoding=sample top_p=0.9
+        python generate.py run_dir="$OUT/$v" task=interpolate num_images=4 steps=6
+        python generate.py run_dir="$OUT/$v" task=reconstruct num_images=20
+      done
+      python generate.py run_dir="$OUT/ae" task=reconstruct num_images=20
+      python generate.py run_dir="$OUT/dae" task=reconstruct num_images=20 ;;
+    *) echo "unknown run $1 (lm ae dae vae vae_fb generate)" >&2; exit 2 ;;
+  esac
+}
+for name in "${@:-lm ae dae vae vae_fb generate}"; do
+  for one in $name; do run "$one"; done
+done
