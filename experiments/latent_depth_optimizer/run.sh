@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduces experiments/latent_depth_optimizer/README.md. Run from the repository root.
+#   bash experiments/latent_depth_optimizer/run.sh image   # the 12-job Fashion-MNIST grid
+#   bash experiments/latent_depth_optimizer/run.sh text    # lstm_vae latent x optimizer on WordNet
+# Both run 2 jobs at a time with the joblib launcher (one CPU thread each on a 2-core machine).
+set -euo pipefail
+SHARED=${SHARED:-../shared/datasets}
+OUT=${OUT:-outputs/experiments/latent_depth_optimizer}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+
+image() {
+  # 3 latent sizes x 2 depths x 2 optimizers (the preset's grid); 20k training images, 2 epochs.
+  python train.py -m sweep=latent_depth_optimizer hydra/launcher=joblib hydra.launcher.n_jobs=2 \
+    model=conv_ae data=fashion_mnist data.path="$SHARED/fashion_mnist" data.limit=20000 \
+    trainer.max_epochs=2 seed=0 trainer.enable_progress_bar=false hydra.sweep.dir="$OUT/image"
+  python compare.py "$OUT/image" --metric test/psnr --metric test/ssim --by model.latent_dim
+}
+
+text() {
+  # The text-model sizes of experiments/text_wordnet, on 20k WordNet sentences for 1 epoch.
+  python train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 \
+    model=lstm_vae data=text data.path="$SHARED/wordnet" data.limit=20000 data.vocab_size=5000 \
+    model.width=128 model.embed_dim=128 model.dropout=0.1 model.word_dropout=0.3 \
+    model.free_bits=0.1 model.anneal_steps=300 model.iw_samples=10 trainer.gradient_clip_val=1.0 \
+    trainer.max_epochs=1 seed=0 trainer.enable_progress_bar=false \
+    model.latent_dim=16,64 optimizer=adam,sgd hydra.sweep.dir="$OUT/text"
+  python compare.py "$OUT/text" --metric test/ppl --metric test/kl --metric test/active_units \
+    --by model.latent_dim --curve val/loss --curve val/kl
+}
+
+for part in "${@:-image text}"; do
+  for one in $part; do "$one"; done
+done
