@@ -11,6 +11,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
+# Under pytest-xdist each core runs its own worker: one thread each, for the subprocesses
+# the tests start too, or the workers' thread pools fight over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
