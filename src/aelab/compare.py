@@ -171,11 +171,6 @@ def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metr
                        by: str) -> Path | None:
     """PNG of `metric` against the swept value `by`, one line per combination of the other
     swept keys (e.g. PSNR against latent size, by depth and optimizer)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
     if metric not in header or by not in header:
         return None
     col_metric, col_by = header.index(metric), header.index(by)
@@ -189,17 +184,34 @@ def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metr
         lines.setdefault(label, []).append((row[col_by], row[col_metric]))
     if not lines:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_axes((6, 4))
     for label, points in sorted(lines.items()):
         points.sort(key=lambda p: (str(type(p[0])), p[0]))
         ax.plot([str(x) for x, _ in points], [y for _, y in points], marker="o", label=label)
-    ax.set_xlabel(by)
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    if len(lines) > 1:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
     path = out_dir / f"{metric.replace('/', '_')}_by_{by.replace('/', '_')}.png"
+    return save_plot(fig, ax, path, by, metric, legend_size=7 if len(lines) > 1 else None)
+
+
+def new_axes(size: tuple[float, float]):
+    """A figure for a PNG file (matplotlib's file-only backend: no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, legend_size: int | None) -> Path:
+    """Label, grid, legend (None: none), write the PNG, free the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend_size:
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -30,23 +30,13 @@ def plot_curves(out_dir: Path, runs: list[tuple[str, Path]], tag: str) -> Path |
     curves = [(label, points) for label, points in curves if points]
     if not curves:
         return None
-    import matplotlib
+    from aelab.compare import new_axes, save_plot
 
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = new_axes((7, 4.5))
     for label, points in curves:
         steps = [step for step, _ in points]
         values = [value for _, value in points]
         ax.plot(steps, values, marker="." if len(points) < 30 else None, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel(tag)
-    ax.grid(alpha=0.3)
-    if len(curves) <= 16:  # beyond that the legend hides the curves
-        ax.legend(fontsize=6)
-    fig.tight_layout()
     path = out_dir / f"curves_{tag.replace('/', '_')}.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    # Beyond 16 runs a legend hides the curves.
+    return save_plot(fig, ax, path, "step", tag, legend_size=6 if len(curves) <= 16 else None)
