@@ -5,13 +5,16 @@
 #   bash experiments/text_wordnet/run.sh              # every run, one after another
 #   bash experiments/text_wordnet/run.sh lm ae        # just these (we ran pairs side by side)
 # DATA defaults to the offline copy beside the repo; threads=1 because two ran at once.
+# EXTRA adds overrides to every run, e.g. on a GPU with bigger nets and more epochs:
+#   EXTRA="trainer=gpu threads=null model.width=512 model.embed_dim=256 trainer.max_epochs=10" \
+#     OUT=outputs/experiments/text_wordnet_gpu bash experiments/text_wordnet/run.sh
 set -euo pipefail
 DATA=${DATA:-../shared/datasets/wordnet}
 OUT=${OUT:-outputs/experiments/text_wordnet}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 common=(data=text data.path="$DATA" data.vocab_size=5000 model.width=128 model.embed_dim=128
         model.latent_dim=64 model.dropout=0.1 optimizer.lr=3e-3 trainer.gradient_clip_val=1.0
-        trainer.max_epochs=4 seed=0 threads=1 trainer.enable_progress_bar=false)
+        trainer.max_epochs=4 seed=0 threads=1 trainer.enable_progress_bar=false ${EXTRA:-})
 # 4 epochs of 2,550 steps; the annealing reaches beta=1 after 2,000 steps. (lm and ae first ran
 # 2 epochs, then were resumed to 4 with ckpt_path=last, which gives the same result; see README.)
 vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_samples=50)

@@ -184,7 +184,7 @@ def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metr
         lines.setdefault(label, []).append((row[col_by], row[col_metric]))
     if not lines:
         return None
-    fig, ax = new_axes((6, 4))
+    fig, ax = new_axes((6, 4), len(lines))
     for label, points in sorted(lines.items()):
         points.sort(key=lambda p: (str(type(p[0])), p[0]))
         ax.plot([str(x) for x, _ in points], [y for _, y in points], marker="o", label=label)
@@ -192,14 +192,18 @@ def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metr
     return save_plot(fig, ax, path, by, metric, legend_size=7 if len(lines) > 1 else None)
 
 
-def new_axes(size: tuple[float, float]):
-    """A figure for a PNG file (matplotlib's file-only backend: no display needed)."""
+def new_axes(size: tuple[float, float], lines: int = 1):
+    """A figure for a PNG file (matplotlib's file-only backend: no display needed); past 10
+    lines the colours come from a 20-colour cycle, so no two runs share one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=size)
+    fig, ax = plt.subplots(figsize=size)
+    if lines > 10:
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    return fig, ax
 
 
 def save_plot(fig, ax, path: Path, xlabel: str, ylabel: str, legend_size: int | None) -> Path:

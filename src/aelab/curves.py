@@ -27,12 +27,12 @@ def read_scalars(run: Path, tag: str) -> list[tuple[int, float]]:
 def plot_curves(out_dir: Path, runs: list[tuple[str, Path]], tag: str) -> Path | None:
     """PNG of `tag` against the training step for each (label, run); None when no run has it."""
     curves = [(label, read_scalars(run, tag)) for label, run in runs]
-    curves = [(label, points) for label, points in curves if points]
+    curves = sorted((label, points) for label, points in curves if points)
     if not curves:
         return None
     from aelab.compare import new_axes, save_plot
 
-    fig, ax = new_axes((7, 4.5))
+    fig, ax = new_axes((7, 4.5), len(curves))
     for label, points in curves:
         steps = [step for step, _ in points]
         values = [value for _, value in points]
