@@ -68,3 +68,22 @@ def test_sweep_job_names_keep_only_the_swept_keys():
         "train.py", "-m", "model.latent_dim=1,2"]
     own = ["train.py", "model=mlp_ae", "hydra.job.config.override_dirname.exclude_keys=[seed]"]
     assert name_jobs_by_swept_keys(own) == own
+
+
+def test_relative_data_path_is_found_from_the_launch_dir(tmp_path, monkeypatch, make_cfg):
+    """eval.py / generate.py / the notebook may run elsewhere than train.py did."""
+    from omegaconf import OmegaConf
+
+    from aelab.run import load_run_config
+
+    launch, run = tmp_path / "repo", tmp_path / "repo" / "outputs" / "run"
+    (launch / "data" / "fmnist").mkdir(parents=True)
+    (run / ".hydra").mkdir(parents=True)
+    cfg = make_cfg("data=fashion_mnist", "data.path=data/fmnist", fast=False)
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (run / ".hydra" / "hydra.yaml").write_text(f"hydra:\n  runtime:\n    cwd: {launch}\n")
+    monkeypatch.chdir(tmp_path)  # not the launch dir
+    assert load_run_config(run).data.path == str(launch / "data" / "fmnist")
+    cfg.data.path = "zalando-datasets/fashion_mnist"  # a hub id is left alone
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    assert load_run_config(run).data.path == "zalando-datasets/fashion_mnist"

@@ -226,7 +226,29 @@ def load_run_config(run_dir: Path) -> DictConfig:
         raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "
                          f"{', '.join(lacking)}); pass run_dir=<the hydra.run.dir of a train.py run>")
     cfg.paths.output_dir = str(run_dir)  # the config points at its own run dir
+    resolve_from_launch_dir(cfg, run_dir)
     return cfg
+
+
+RELATIVE_PATH_KEYS = ("data.path", "model.vqvae_run")
+
+
+def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:
+    """`data.path=../data/x` was relative to where train.py ran; eval, generate and notebooks
+    may run elsewhere. A relative path that exists from the launch dir (Hydra records it in
+    .hydra/hydra.yaml) is made absolute; hub ids and paths valid from here stay as they are."""
+    hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    launch_dir = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.cwd") if (
+        hydra_file.exists()) else None
+    if not launch_dir:
+        return
+    for key in RELATIVE_PATH_KEYS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
+            continue
+        candidate = Path(launch_dir) / value
+        if candidate.exists():
+            OmegaConf.update(cfg, key, str(candidate.resolve()))
 
 
 def load_run(run_dir: str, ckpt: str = "best"):
