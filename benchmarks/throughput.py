@@ -169,10 +169,10 @@ def text_case(args, tmp: Path) -> dict:
     from aelab.models.text_vae import gaussian_kl
     from aelab.run import build_model
 
-    wordnet = ROOT.parent / "shared" / "datasets" / "wordnet"
     common = dict(batch_size=64, seed=0, tokenizer_dir=str(tmp), vocab_size=5000)
-    if wordnet.is_dir():
-        dm, data = TextDataModule(path=str(wordnet), limit=args.text_sentences, **common), "WordNet"
+    if args.text_data != "toy" and Path(args.text_data).is_dir():
+        dm = TextDataModule(path=args.text_data, limit=args.text_sentences, **common)
+        data = Path(args.text_data).name
     else:
         dm, data = ToyTextDataModule(num_train=args.text_sentences, **common), "toy_text"
     dm.prepare_data()
@@ -254,6 +254,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=4096, help="training images per epoch")
     parser.add_argument("--text-sentences", type=int, default=6400)
+    parser.add_argument("--text-data", default=str(ROOT.parent / "shared" / "datasets" / "wordnet"),
+                        help="a text dataset folder (column `text`), or 'toy' for toy_text")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
