@@ -23,12 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_dataset(folder: Path, sizes: dict[str, int]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from PIL import Image
+    """PNG bytes in an Image-typed column, written by `datasets` so that the parquet files
+    carry the feature types, as the hub's do."""
+    from datasets import ClassLabel, Dataset, Features, Image
+    from PIL import Image as PILImage
 
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
+    features = Features({"img": Image(), "label": ClassLabel(num_classes=10)})
     for split, n in sizes.items():
         file = folder / f"{split}-00000-of-00001.parquet"
         if file.exists():
@@ -36,10 +38,10 @@ def write_dataset(folder: Path, sizes: dict[str, int]) -> None:
         images = []
         for _ in range(n):
             buf = io.BytesIO()
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+            PILImage.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
             images.append({"bytes": buf.getvalue(), "path": None})
         labels = rng.integers(0, 10, n).tolist()
-        pq.write_table(pa.table({"img": images, "label": labels}), file)
+        Dataset.from_dict({"img": images, "label": labels}, features=features).to_parquet(str(file))
 
 
 def peak_rss_of(cmd: list[str], env: dict) -> tuple[float, float]:

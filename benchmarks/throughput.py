@@ -9,8 +9,9 @@ uint8 data tensors:
       metrics (TensorBoard, checkpoints, epoch timer, NaN check, progress bar);
   (b) a bare loop: permuted index batches, forward, loss, backward, optimizer step;
   (c) the DataModule's train loader alone (batches to the device, uint8 -> float).
-(a) and (b) alternate for --rounds rounds so that drift of the machine hits both alike; the
-first epoch of each fit is warm-up and not counted. Validation is off in both: this measures
+(a) and (b) alternate epoch by epoch (a bare epoch runs right after each of ours, outside
+our clock), so that the machine's drift hits both alike, and the ratio is the median over
+these pairs; the first epoch of each side is warm-up and not counted. Validation is off in both: this measures
 training. Prints a table and writes the figures to --out (JSON).
 """
 
@@ -42,12 +43,13 @@ class EpochClock:
     """Seconds of each training epoch of a fit (a Lightning callback, built lazily)."""
 
     @staticmethod
-    def make():
+    def make(after_epoch=None):
         import lightning as L
 
         class Clock(L.Callback):
             def __init__(self):
                 self.seconds: list[float] = []
+                self.after_epoch = after_epoch
 
             def on_train_epoch_start(self, trainer, pl_module):
                 self._sync(pl_module)
@@ -56,6 +58,8 @@ class EpochClock:
             def on_train_epoch_end(self, trainer, pl_module):
                 self._sync(pl_module)
                 self.seconds.append(time.perf_counter() - self.start)
+                if self.after_epoch:  # a bare epoch right after ours, outside our clock
+                    self.after_epoch()
 
             @staticmethod
             def _sync(pl_module):
@@ -65,7 +69,7 @@ class EpochClock:
         return Clock()
 
 
-def lightning_fit(cfg, model, datamodule, epochs: int) -> list[float]:
+def lightning_fit(cfg, model, datamodule, epochs: int, after_epoch=None) -> list[float]:
     """Seconds per training epoch of our trainer.fit, as train.py builds it."""
     from omegaconf import open_dict
 
@@ -76,7 +80,7 @@ def lightning_fit(cfg, model, datamodule, epochs: int) -> list[float]:
         cfg.trainer.limit_val_batches = 0
         cfg.trainer.num_sanity_val_steps = 0
         cfg.trainer.enable_model_summary = False
-    clock = EpochClock.make()
+    clock = EpochClock.make(after_epoch)
     trainer = build_trainer(cfg, [clock])
     trainer.fit(model, datamodule=datamodule)
     return clock.seconds
@@ -113,7 +117,8 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
     template = build_model(cfg, dm)
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
 
-    def bare(epochs: int) -> list[float]:
+    def make_bare():
+        """One bare epoch per call, on its own copy of the net and optimizer."""
         net = copy.deepcopy(template).to(device)
         if args.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -123,11 +128,12 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
         images = dm.splits["train"].to(device)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                                   enabled=args.precision.startswith("bf16"))
-        seconds = []
-        for epoch in range(epochs):
+        epochs = iter(range(10**6))
+
+        def one_epoch() -> float:
             sync(device)
             start = time.perf_counter()
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(epoch))
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(next(epochs)))
             for idx in order.split(args.batch_size):
                 if len(idx) < args.batch_size:
                     break  # like the loader: no ragged last batch in training
@@ -140,11 +146,12 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
                 loss.backward()
                 opt.step()
             sync(device)
-            seconds.append(time.perf_counter() - start)
-        return seconds
+            return time.perf_counter() - start
 
-    def ours(epochs: int) -> list[float]:
-        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs)
+        return one_epoch
+
+    def ours(epochs: int, after_epoch) -> list[float]:
+        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs, after_epoch)
 
     def loader() -> float:
         batches = 0
@@ -157,7 +164,7 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
         return batches * args.batch_size / (time.perf_counter() - start)
 
     per_epoch = (n // args.batch_size) * args.batch_size
-    return compare(f"conv_ae {shape[1]}x{shape[2]}x{shape[0]}", "img/s", per_epoch, ours, bare,
+    return compare(f"conv_ae {shape[1]}x{shape[2]}x{shape[0]}", "img/s", per_epoch, ours, make_bare,
                    loader, args)
 
 
@@ -186,11 +193,14 @@ def text_case(args, tmp: Path) -> dict:
     batches = list(dm.train_dataloader())
     tokens = sum(int((b["tokens"][:, 1:] != PAD_ID).sum()) for b in batches)
 
-    def bare(epochs: int) -> list[float]:
+    def make_bare():
+        """One bare epoch per call, on its own copy of the net and optimizer."""
         net = copy.deepcopy(template).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.optimizer.lr)
-        seconds, step = [], 0
-        for _ in range(epochs):
+        state = {"step": 0}
+
+        def one_epoch() -> float:
+            step = state["step"]
             sync(device)
             start = time.perf_counter()
             for batch in dm.train_dataloader():
@@ -206,12 +216,14 @@ def text_case(args, tmp: Path) -> dict:
                 loss.backward()
                 opt.step()
                 step += 1
+            state["step"] = step
             sync(device)
-            seconds.append(time.perf_counter() - start)
-        return seconds
+            return time.perf_counter() - start
 
-    def ours(epochs: int) -> list[float]:
-        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs)
+        return one_epoch
+
+    def ours(epochs: int, after_epoch) -> list[float]:
+        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs, after_epoch)
 
     def loader() -> float:
         start = time.perf_counter()
@@ -221,27 +233,33 @@ def text_case(args, tmp: Path) -> dict:
         return tokens / (time.perf_counter() - start)
 
     return compare(f"lstm_vae on {data} ({len(batches)} batches of 64)", "tokens/s", tokens,
-                   ours, bare, loader, args)
+                   ours, make_bare, loader, args)
 
 
 # -- the comparison ----------------------------------------------------------------------------
-def compare(name: str, unit: str, per_epoch: int, ours, bare, loader, args) -> dict:
-    epochs = args.epochs + 1  # +1: the first epoch is warm-up (allocations, autotuning, compile)
+def compare(name: str, unit: str, per_epoch: int, ours, make_bare, loader, args) -> dict:
+    """Epoch pairs: each of our epochs is followed at once by a bare epoch, so a slow spell
+    of the machine (this VM's epochs scatter by +-20%) hits both sides of a pair alike."""
     ours_s, bare_s = [], []
     for _ in range(args.rounds):
-        ours_s += ours(epochs)[1:]
-        bare_s += bare(epochs)[1:]
+        bare_epoch, paired = make_bare(), []
+        # +1: the first epoch of each side is warm-up (allocations, autotuning, compile).
+        times = ours(args.epochs + 1, lambda: paired.append(bare_epoch()))  # noqa: B023
+        ours_s += times[1:]
+        bare_s += paired[1:]
+    pair_ratios = sorted(b / o for o, b in zip(ours_s, bare_s, strict=True))
     loader_rate = max(loader() for _ in range(3))
-    # The median epoch: robust to one epoch that another process on the machine slowed down.
+    # The median epoch gives the rates; the headline ratio is the median of the epoch pairs'.
     ours_rate = per_epoch / sorted(ours_s)[len(ours_s) // 2]
     bare_rate = per_epoch / sorted(bare_s)[len(bare_s) // 2]
+    ratio = pair_ratios[len(pair_ratios) // 2]
     result = {"case": name, "unit": unit, "ours": ours_rate, "bare": bare_rate,
-              "loader": loader_rate, "ours_over_bare": ours_rate / bare_rate,
-              "loader_over_ours": loader_rate / ours_rate,
+              "loader": loader_rate, "ours_over_bare": ratio,
+              "ours_over_bare_pairs": pair_ratios, "loader_over_ours": loader_rate / ours_rate,
               "ours_epoch_s": ours_s, "bare_epoch_s": bare_s}
     print(f"{name:38s} ours {ours_rate:10.0f} {unit}  bare {bare_rate:10.0f}  "
-          f"loader {loader_rate:12.0f}  ours/bare {ours_rate / bare_rate:5.3f}  "
-          f"loader/ours {loader_rate / ours_rate:7.1f}", flush=True)
+          f"loader {loader_rate:12.0f}  ours/bare {ratio:5.3f} (pairs {pair_ratios[0]:.3f}-"
+          f"{pair_ratios[-1]:.3f})  loader/ours {loader_rate / ours_rate:7.1f}", flush=True)
     return result
 
 
@@ -256,7 +274,7 @@ def main() -> int:
     parser.add_argument("--text-sentences", type=int, default=6400)
     parser.add_argument("--text-data", default=str(ROOT.parent / "shared" / "datasets" / "wordnet"),
                         help="a text dataset folder (column `text`), or 'toy' for toy_text")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per round")
+    parser.add_argument("--epochs", type=int, default=6, help="timed epoch pairs per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cases", default="28,32,text", help="comma list of 28, 32, text")

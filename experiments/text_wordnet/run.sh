@@ -28,17 +28,20 @@ run() {
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
     vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
-    generate)
-      for v in vae vae_fb; do
-        python generate.py run_dir="$OUT/$v" task=sample num_images=20 decoding=sample top_p=0.9
-        python generate.py run_dir="$OUT/$v" task=interpolate num_images=4 steps=6
-        python generate.py run_dir="$OUT/$v" task=reconstruct num_images=20
-      done
-      python generate.py run_dir="$OUT/ae" task=reconstruct num_images=20
-      python generate.py run_dir="$OUT/dae" task=reconstruct num_images=20 ;;
+    generate)  # into experiments/text_wordnet/generated/, the files the README quotes
+      G=experiments/text_wordnet/generated; mkdir -p "$G"
+      gen() { python generate.py run_dir="$OUT/$1" task="$2" "${@:4}"; cp "$OUT/$1/generated/$2.txt" "$G/$3.txt"; }
+      gen lm sample lm_sample_top_p num_images=10 decoding=sample top_p=0.9
+      gen vae_fb sample vae_sample_greedy num_images=10
+      gen vae_fb sample vae_sample_top_p num_images=20 decoding=sample top_p=0.9
+      gen vae_fb interpolate vae_interpolate num_images=24 steps=6
+      gen vae_fb interpolate vae_interpolate_beam num_images=24 steps=6 decoding=beam
+      gen vae_fb reconstruct vae_reconstruct num_images=20
+      gen ae reconstruct ae_reconstruct num_images=20
+      gen dae reconstruct dae_reconstruct num_images=20 ;;
     *) echo "unknown run $1 (lm ae dae vae vae_fb generate)" >&2; exit 2 ;;
   esac
 }
-for name in "${@:-lm ae dae vae vae_fb generate}"; do
+for name in "${@:-lm ae dae vae_fb vae generate}"; do
   for one in $name; do run "$one"; done
 done
