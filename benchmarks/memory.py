@@ -10,8 +10,6 @@ the PNGs into the uint8 cache, the second reads the cache. Peak RSS is the child
 
 import argparse
 import io
-import json
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/common.py: the running script's folder is first on sys.path
+from common import RESULTS, ROOT, offline_env, write_results
 
 
 def write_dataset(folder: Path, sizes: dict[str, int]) -> None:
@@ -61,10 +60,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "benchmarks" / "cifar_sized")
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "memory.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     args = parser.parse_args()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "AELAB_CACHE_DIR": str(args.work / "cache")}
+    env = offline_env(AELAB_CACHE_DIR=str(args.work / "cache"))
     start = time.perf_counter()
     write_dataset(args.work / "data", {"train": 50_000, "test": 10_000})
     print(f"dataset ready in {time.perf_counter() - start:.0f} s: {args.work / 'data'}")
@@ -79,9 +77,7 @@ def main() -> int:
         results[launch] = {"peak_rss_mib": rss, "wall_s": wall}
         print(f"{launch:7s}: peak RSS {rss:7.0f} MiB, {wall:.0f} s")
     results["train_images_uint8_mib"] = 50_000 * 3 * 32 * 32 / 2**20
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {args.out}")
+    write_results(args.out, results)
     return 0
 
 

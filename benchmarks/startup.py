@@ -11,14 +11,14 @@ first training batch); the whole one-step run's wall time is printed beside it.
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/common.py: the running script's folder is first on sys.path
+from common import RESULTS, ROOT, offline_env, write_results
 
 
 def timed(cmd: list[str], env: dict) -> float:
@@ -32,9 +32,9 @@ def timed(cmd: list[str], env: dict) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "fashion_mnist"))
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "startup.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "startup.json")
     args = parser.parse_args()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = offline_env()
 
     results = {"help_s": min(timed([sys.executable, "train.py", "--help"], env) for _ in range(3))}
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,9 +53,7 @@ def main() -> int:
         r = results[launch]
         print(f"{launch:10s}: first training step {r['first_step_s']:.2f} s after launch; "
               f"the whole one-step run {r['one_step_run_wall_s']:.2f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {args.out}")
+    write_results(args.out, results)
     return 0
 
 

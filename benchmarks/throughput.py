@@ -17,7 +17,6 @@ training. Prints a table and writes the figures to --out (JSON).
 
 import argparse
 import copy
-import json
 import os
 import platform
 import sys
@@ -27,7 +26,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+# benchmarks/common.py: the running script's folder is first on sys.path
+from common import RESULTS, ROOT, offline_env, write_results
+
 sys.path.insert(0, str(ROOT))  # run from anywhere; aelab itself is installed
 
 
@@ -278,11 +279,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--cases", default="28,32,text", help="comma list of 28, 32, text")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
     args = parser.parse_args()
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.update(offline_env())  # this process loads the text data itself
     torch.set_num_threads(args.threads)
     import logging
     import warnings
@@ -299,14 +299,11 @@ def main() -> int:
             results.append(image_case((3, 32, 32), args.images, args, Path(tmp) / "32"))
         if "text" in cases:
             results.append(text_case(args, Path(tmp) / "text"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                "platform": platform.platform(),
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    args.out.write_text(json.dumps({"machine": machine, "settings": settings,
-                                    "results": results}, indent=2) + "\n")
-    print(f"written: {args.out}")
+    write_results(args.out, {"machine": machine, "settings": settings, "results": results})
     return 0
 
 
