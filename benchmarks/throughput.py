@@ -302,7 +302,9 @@ def main() -> int:
     machine = {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                "platform": platform.platform(),
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    # Paths relative to the repo, so the committed results name no machine's folders.
+    settings = {k: (os.path.relpath(v, ROOT) if k in ("out", "text_data") else v)
+                for k, v in vars(args).items()}
     write_results(args.out, {"machine": machine, "settings": settings, "results": results})
     return 0
 
