@@ -303,7 +303,7 @@ def main() -> int:
                "platform": platform.platform(),
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
     # Paths relative to the repo, so the committed results name no machine's folders.
-    settings = {k: (os.path.relpath(v, ROOT) if k in ("out", "text_data") else v)
+    settings = {k: (os.path.relpath(v, ROOT) if k in ("out", "text_data") and v != "toy" else v)
                 for k, v in vars(args).items()}
     write_results(args.out, {"machine": machine, "settings": settings, "results": results})
     return 0
