@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from aelab.compare import build_table, labelled_runs, markdown, plot_metric_by_key, write_outputs
-    from aelab.curves import plot_curves
+    from aelab.curves import default_curves, plot_curves
 
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
@@ -50,14 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         if plot:
             print(f"curves: {plot}")
     return 0
-
-
-def default_curves(metric: str | None) -> list[str]:
-    """val/loss, and test/psnr -> val/psnr: the curve of the metric the table is sorted by."""
-    tags = ["val/loss"]
-    if metric and metric.startswith("test/") and metric != "test/loss":
-        tags.append("val/" + metric.removeprefix("test/"))
-    return tags
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import torch
 # benchmarks/common.py: the running script's folder is first on sys.path
 from common import RESULTS, ROOT, offline_env, write_results
 
-sys.path.insert(0, str(ROOT))  # run from anywhere; aelab itself is installed
-
 
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
@@ -85,6 +83,15 @@ def lightning_fit(cfg, model, datamodule, epochs: int, after_epoch=None) -> list
     trainer = build_trainer(cfg, [clock])
     trainer.fit(model, datamodule=datamodule)
     return clock.seconds
+
+
+def fits_of(cfg, template, datamodule):
+    """`ours(epochs, after_epoch)`: a fresh fit of a copy of `template`, seconds per epoch."""
+    def ours(epochs: int, after_epoch) -> list[float]:
+        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), datamodule, epochs,
+                             after_epoch)
+
+    return ours
 
 
 def sync(device: torch.device) -> None:
@@ -151,9 +158,6 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
 
         return one_epoch
 
-    def ours(epochs: int, after_epoch) -> list[float]:
-        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs, after_epoch)
-
     def loader() -> float:
         batches = 0
         sync(device)
@@ -165,8 +169,8 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
         return batches * args.batch_size / (time.perf_counter() - start)
 
     per_epoch = (n // args.batch_size) * args.batch_size
-    return compare(f"conv_ae {shape[1]}x{shape[2]}x{shape[0]}", "img/s", per_epoch, ours, make_bare,
-                   loader, args)
+    return compare(f"conv_ae {shape[1]}x{shape[2]}x{shape[0]}", "img/s", per_epoch,
+                   fits_of(cfg, template, dm), make_bare, loader, args)
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -223,9 +227,6 @@ def text_case(args, tmp: Path) -> dict:
 
         return one_epoch
 
-    def ours(epochs: int, after_epoch) -> list[float]:
-        return lightning_fit(copy.deepcopy(cfg), copy.deepcopy(template), dm, epochs, after_epoch)
-
     def loader() -> float:
         start = time.perf_counter()
         for batch in dm.train_dataloader():
@@ -234,7 +235,7 @@ def text_case(args, tmp: Path) -> dict:
         return tokens / (time.perf_counter() - start)
 
     return compare(f"lstm_vae on {data} ({len(batches)} batches of 64)", "tokens/s", tokens,
-                   ours, make_bare, loader, args)
+                   fits_of(cfg, template, dm), make_bare, loader, args)
 
 
 # -- the comparison ----------------------------------------------------------------------------

@@ -8,6 +8,14 @@ so a curve is the history the run's final weights actually went through.
 from pathlib import Path
 
 
+def default_curves(metric: str | None) -> list[str]:
+    """val/loss, and test/psnr -> val/psnr: the curve of the metric the table is sorted by."""
+    tags = ["val/loss"]
+    if metric and metric.startswith("test/") and metric != "test/loss":
+        tags.append("val/" + metric.removeprefix("test/"))
+    return tags
+
+
 def read_scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     """(step, value) of `tag` in a run's events, sorted by step; [] when it never logged it."""
     # Imported here: TensorBoard's event reader is heavy and only compare.py needs it.
