@@ -51,6 +51,15 @@ def test_unknown_key_lists_the_keys_that_exist(capsys):
                  "+model.latnt_dim=8")
 
 
+def test_unknown_key_is_blamed_not_a_required_one_given_before_it(capsys):
+    # data.path is required (???) in data=text; the unknown key is trainer.max_step
+    code, output = run_entry("train", ["data=text", "data.path=somewhere", "trainer.max_step=5"],
+                             capsys)
+    assert_clear(code, output, "unknown config key 'trainer.max_step'", "max_epochs",
+                 "+trainer.max_step=5")
+    assert "'data.path'" not in output
+
+
 @pytest.mark.parametrize("model,data,says", [
     ("lstm_vae", "shapes", "TextVAE is a text model but data ShapesDataModule is image data"),
     ("conv_ae", "toy_text", "is an image model but data ToyTextDataModule is text data"),

@@ -34,7 +34,9 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
             continue
         parent, last = key.rsplit(".", 1)
         node = OmegaConf.select(base, parent, throw_on_missing=False)
-        if not OmegaConf.is_dict(node) or last not in node:
+        # keys(), not `in node`: a required value (`???`, like data.path) is "not in" a
+        # DictConfig, and it would be blamed for another override's unknown key.
+        if not OmegaConf.is_dict(node) or last not in node.keys():
             valid = sorted(node.keys()) if OmegaConf.is_dict(node) else []
             where = f"'{parent}' has: {', '.join(map(str, valid))}" if valid else f"there is no '{parent}'"
             return (f"unknown config key '{key}'; {where}. "
