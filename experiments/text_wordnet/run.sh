@@ -28,17 +28,22 @@ run() {
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
     vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
-    generate)  # into experiments/text_wordnet/generated/, the files the README quotes
-      G=experiments/text_wordnet/generated; mkdir -p "$G"
-      gen() { python generate.py run_dir="$OUT/$1" task="$2" "${@:4}"; cp "$OUT/$1/generated/$2.txt" "$G/$3.txt"; }
-      gen lm sample lm_sample_top_p num_images=10 decoding=sample top_p=0.9
-      gen vae_fb sample vae_sample_greedy num_images=10
-      gen vae_fb sample vae_sample_top_p num_images=20 decoding=sample top_p=0.9
-      gen vae_fb interpolate vae_interpolate num_images=24 steps=6
-      gen vae_fb interpolate vae_interpolate_beam num_images=24 steps=6 decoding=beam
-      gen vae_fb reconstruct vae_reconstruct num_images=20
-      gen ae reconstruct ae_reconstruct num_images=20
-      gen dae reconstruct dae_reconstruct num_images=20 ;;
+    generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
+      G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
+      gen() { python generate.py run_dir="$OUT/$1" task="$2" "${@:4}" > "$G/$3.log" 2>&1 \
+                && cp "$OUT/$1/generated/$2.txt" "$G/$3.txt" && rm "$G/$3.log"; }
+      # Side by side, since each is mostly start-up; but one after another where two write the
+      # same <run>/generated/<task>.txt. A failure leaves its log in $G and fails the script.
+      pids=()
+      gen lm sample lm_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
+      { gen vae_fb sample vae_sample_greedy num_images=10 &&
+        gen vae_fb sample vae_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
+      { gen vae_fb interpolate vae_interpolate num_images=24 steps=6 &&
+        gen vae_fb interpolate vae_interpolate_beam num_images=24 steps=6 decoding=beam; } & pids+=($!)
+      gen vae_fb reconstruct vae_reconstruct num_images=20 & pids+=($!)
+      gen ae reconstruct ae_reconstruct num_images=20 & pids+=($!)
+      gen dae reconstruct dae_reconstruct num_images=20 & pids+=($!)
+      for p in "${pids[@]}"; do wait "$p"; done ;;
     *) echo "unknown run $1 (lm ae dae vae vae_fb generate)" >&2; exit 2 ;;
   esac
 }
