@@ -73,7 +73,7 @@ import json, sys
 out, runs = sys.argv[1], sys.argv[2:]
 keys = ["epoch", "global_step", "test/nll", "test/ppl", "test/kl", "test/mi", "test/active_units",
         "test/rec_ppl", "test/bleu", "time/mean_epoch_s"]
-print("run   " + "".join(f"{k.split("/")[-1]:>13}" for k in keys))
+print("run   " + "".join(f"{k.split('/')[-1]:>13}" for k in keys))
 for r in runs:
     try:
         m = json.load(open(f"{out}/{r}/metrics.json"))
