@@ -9,6 +9,8 @@ from aelab.data.text import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
+    SPECIALS,
+    UNK_ID,
     BucketBatchSampler,
     TextDataModule,
     ToyTextDataModule,
@@ -104,6 +106,66 @@ def test_word_noise_drops_blanks_and_keeps_the_frame():
     assert (blanked[0, 1:5] == 1).all()
     shuffled, _ = word_noise(tokens, lengths, 20, shuffle=3.0, generator=g)
     assert sorted(shuffled[0, 1:5].tolist()) == [10, 11, 12, 13]
+
+
+def random_sentences(batch: int, vocab: int, g: torch.Generator):
+    """A padded batch <bos> w.. <eos> of random lengths, words numbered by position (a word's
+    id tells where it came from) so that moves and drops can be checked."""
+    lengths = torch.randint(2, 14, (batch,), generator=g)  # 2: an empty sentence
+    tokens = torch.zeros(batch, int(lengths.max()), dtype=torch.long)
+    for i, n in enumerate(lengths.tolist()):
+        tokens[i, 0], tokens[i, n - 1] = BOS_ID, EOS_ID
+        tokens[i, 1 : n - 1] = torch.arange(1, n - 1) + 100
+    return tokens, lengths
+
+
+def check_frame(noisy, lengths):
+    for row, n in zip(noisy, lengths.tolist(), strict=True):
+        assert row[0] == BOS_ID and row[n - 1] == EOS_ID and (row[n:] == PAD_ID).all()
+
+
+def test_word_noise_shuffle_moves_words_at_most_k_places():
+    g = torch.Generator().manual_seed(1)
+    tokens, lengths = random_sentences(64, 200, g)
+    noisy, new_lengths = word_noise(tokens, lengths, 200, shuffle=2.0, generator=g)
+    assert torch.equal(new_lengths, lengths)
+    check_frame(noisy, lengths)
+    moved = False
+    for row, n in zip(noisy, lengths.tolist(), strict=True):
+        origin = row[1 : n - 1] - 100  # where each word was
+        assert sorted(origin.tolist()) == list(range(1, n - 1))
+        assert ((origin - torch.arange(1, n - 1)).abs() <= 2).all()
+        moved |= bool((origin != torch.arange(1, n - 1)).any())
+    assert moved
+
+
+def test_word_noise_drop_keeps_order_and_never_empties_a_sentence():
+    g = torch.Generator().manual_seed(2)
+    tokens, lengths = random_sentences(200, 200, g)
+    noisy, new_lengths = word_noise(tokens, lengths, 200, drop=0.3, generator=g)
+    check_frame(noisy, new_lengths)
+    assert noisy.shape[1] == int(new_lengths.max())
+    for row, n, n_before in zip(noisy, new_lengths.tolist(), lengths.tolist(), strict=True):
+        kept = row[1 : n - 1].tolist()
+        assert kept == sorted(kept)  # a subsequence of the words, in their order
+        assert len(kept) >= min(1, n_before - 2)
+    words = (lengths - 2).sum().item()
+    dropped = (lengths - new_lengths).sum().item() / words
+    assert 0.25 < dropped < 0.35
+
+
+def test_word_noise_blank_and_substitute_touch_only_words():
+    g = torch.Generator().manual_seed(3)
+    tokens, lengths = random_sentences(200, 500, g)
+    blanked, _ = word_noise(tokens, lengths, 500, blank=0.5, generator=g)
+    check_frame(blanked, lengths)
+    changed = (blanked != tokens)
+    assert (blanked[changed] == UNK_ID).all()
+    assert 0.4 < changed.sum().item() / (lengths - 2).sum().item() < 0.6
+    substituted, _ = word_noise(tokens, lengths, 500, substitute=1.0, generator=g)
+    check_frame(substituted, lengths)
+    for row, n in zip(substituted, lengths.tolist(), strict=True):
+        assert ((row[1 : n - 1] >= len(SPECIALS)) & (row[1 : n - 1] < 500)).all()
 
 
 def test_sequence_nll_by_hand():
