@@ -5,9 +5,8 @@
 #   bash experiments/text_wordnet/run.sh              # every run, one after another
 #   bash experiments/text_wordnet/run.sh lm ae        # just these (we ran pairs side by side)
 # DATA defaults to the offline copy beside the repo; threads=1 because two ran at once.
-# EXTRA adds overrides to every run, e.g. on a GPU with bigger nets and more epochs:
-#   EXTRA="trainer=gpu threads=null model.width=512 model.embed_dim=256 trainer.max_epochs=10" \
-#     OUT=outputs/experiments/text_wordnet_gpu bash experiments/text_wordnet/run.sh
+# EXTRA adds overrides to every run (later ones win), e.g. EXTRA="model.width=256".
+# On a GPU, gpu.sh beside this runs them all side by side within a time budget.
 set -euo pipefail
 DATA=${DATA:-../shared/datasets/wordnet}
 OUT=${OUT:-outputs/experiments/text_wordnet}
@@ -30,8 +29,11 @@ run() {
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
-      gen() { python generate.py run_dir="$OUT/$1" task="$2" "${@:4}" > "$G/$3.log" 2>&1 \
-                && cp "$OUT/$1/generated/$2.txt" "$G/$3.txt" && rm "$G/$3.log"; }
+      gen() {
+        if [ ! -d "$OUT/$1" ]; then echo "skipped $3: there is no run $OUT/$1"; return 0; fi
+        python generate.py run_dir="$OUT/$1" task="$2" "${@:4}" > "$G/$3.log" 2>&1 \
+          && cp "$OUT/$1/generated/$2.txt" "$G/$3.txt" && rm "$G/$3.log"
+      }
       # Side by side, since each is mostly start-up; but one after another where two write the
       # same <run>/generated/<task>.txt. A failure leaves its log in $G and fails the script.
       pids=()
