@@ -20,6 +20,7 @@ from aelab.data.text import (
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL, mutual_information
+from aelab.models.text_ae import TextAutoencoder
 from aelab.models.text_lm import ids_to_text, sentence_nll
 from aelab.run import generate
 from tests.conftest import train_run
@@ -234,6 +235,23 @@ def test_text_tasks_a_model_cannot_do(text_runs, run, task, hint):
     root, _ = text_runs
     with pytest.raises(AelabError, match=hint):
         generate(str(root / run), task, n=4)
+
+
+def test_autoencoder_codes_lie_on_the_sphere_and_decoding_projects_onto_it():
+    torch.manual_seed(0)
+    ae = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8).eval()
+    tokens = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 3, 0, 0]])
+    z = ae.encode(tokens, torch.tensor([5, 3]))
+    assert torch.allclose(z.norm(dim=1), torch.full((2,), 8**0.5))
+    # A code off the sphere (a point of an interpolation, say) decodes as its projection.
+    assert torch.equal(ae.generate(3 * z, 2), ae.generate(z, 2))
+    plain = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8,
+                            code_norm="none").eval()
+    plain.load_state_dict(ae.state_dict())
+    raw = plain.encode(tokens, torch.tensor([5, 3]))
+    assert torch.allclose(raw / raw.norm(dim=1, keepdim=True) * 8**0.5, z)
+    with pytest.raises(AelabError, match="model.code_norm=ball is not one of: sphere, none"):
+        TextAutoencoder(vocab_size=30, optimizer=None, code_norm="ball")
 
 
 def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):
