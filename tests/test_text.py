@@ -239,14 +239,15 @@ def test_text_tasks_a_model_cannot_do(text_runs, run, task, hint):
 
 def test_autoencoder_codes_lie_on_the_sphere_and_decoding_projects_onto_it():
     torch.manual_seed(0)
-    ae = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8).eval()
+    ae = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8,
+                         code_norm="sphere").eval()
     tokens = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 3, 0, 0]])
     z = ae.encode(tokens, torch.tensor([5, 3]))
     assert torch.allclose(z.norm(dim=1), torch.full((2,), 8**0.5))
     # A code off the sphere (a point of an interpolation, say) decodes as its projection.
     assert torch.equal(ae.generate(3 * z, 2), ae.generate(z, 2))
-    plain = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8,
-                            code_norm="none").eval()
+    plain = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16,
+                            embed_dim=8).eval()  # code_norm="none", the default
     plain.load_state_dict(ae.state_dict())
     raw = plain.encode(tokens, torch.tensor([5, 3]))
     assert torch.allclose(raw / raw.norm(dim=1, keepdim=True) * 8**0.5, z)

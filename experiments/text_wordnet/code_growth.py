@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latent", type=int, default=64)
-    parser.add_argument("--code-norm", choices=["sphere", "none"], default="sphere")
+    parser.add_argument("--code-norm", choices=["sphere", "none"], default="none")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=0, help="linear LR warm-up steps")
     parser.add_argument("--steps", type=int, default=300)
