@@ -23,7 +23,6 @@ from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.models.text_lm import TextModel, shift
 
-
 CODE_NORMS = ("sphere", "none")
 
 
