@@ -109,7 +109,7 @@ def test_word_noise_drops_blanks_and_keeps_the_frame():
     assert sorted(shuffled[0, 1:5].tolist()) == [10, 11, 12, 13]
 
 
-def random_sentences(batch: int, vocab: int, g: torch.Generator):
+def random_sentences(batch: int, g: torch.Generator):
     """A padded batch <bos> w.. <eos> of random lengths, words numbered by position (a word's
     id tells where it came from) so that moves and drops can be checked."""
     lengths = torch.randint(2, 14, (batch,), generator=g)  # 2: an empty sentence
@@ -127,7 +127,7 @@ def check_frame(noisy, lengths):
 
 def test_word_noise_shuffle_moves_words_at_most_k_places():
     g = torch.Generator().manual_seed(1)
-    tokens, lengths = random_sentences(64, 200, g)
+    tokens, lengths = random_sentences(64, g)
     noisy, new_lengths = word_noise(tokens, lengths, 200, shuffle=2.0, generator=g)
     assert torch.equal(new_lengths, lengths)
     check_frame(noisy, lengths)
@@ -142,7 +142,7 @@ def test_word_noise_shuffle_moves_words_at_most_k_places():
 
 def test_word_noise_drop_keeps_order_and_never_empties_a_sentence():
     g = torch.Generator().manual_seed(2)
-    tokens, lengths = random_sentences(200, 200, g)
+    tokens, lengths = random_sentences(200, g)
     noisy, new_lengths = word_noise(tokens, lengths, 200, drop=0.3, generator=g)
     check_frame(noisy, new_lengths)
     assert noisy.shape[1] == int(new_lengths.max())
@@ -157,7 +157,7 @@ def test_word_noise_drop_keeps_order_and_never_empties_a_sentence():
 
 def test_word_noise_blank_and_substitute_touch_only_words():
     g = torch.Generator().manual_seed(3)
-    tokens, lengths = random_sentences(200, 500, g)
+    tokens, lengths = random_sentences(200, g)
     blanked, _ = word_noise(tokens, lengths, 500, blank=0.5, generator=g)
     check_frame(blanked, lengths)
     changed = (blanked != tokens)
