@@ -22,6 +22,7 @@ from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL, mutual_information
 from aelab.models.text_ae import TextAutoencoder
 from aelab.models.text_lm import ids_to_text, sentence_nll
+from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
 from aelab.run import generate
 from tests.conftest import train_run
 
@@ -253,6 +254,44 @@ def test_autoencoder_codes_lie_on_the_sphere_and_decoding_projects_onto_it():
     assert torch.allclose(raw / raw.norm(dim=1, keepdim=True) * 8**0.5, z)
     with pytest.raises(AelabError, match="model.code_norm=ball is not one of: sphere, none"):
         TextAutoencoder(vocab_size=30, optimizer=None, code_norm="ball")
+
+
+def test_encoder_max_pool_ignores_padding_and_adds_the_max_of_the_outputs():
+    torch.manual_seed(0)
+    last = SentenceEncoder(30, 8, 6, bidirectional=True)
+    pooled = SentenceEncoder(30, 8, 6, bidirectional=True, pool="last_max")
+    pooled.load_state_dict(last.state_dict())
+    tokens = torch.tensor([[10, 11, 12, 13], [14, 15, 0, 0]])
+    lengths = torch.tensor([4, 2])
+    v = pooled(tokens, lengths)
+    assert v.shape == (2, 24) and pooled.out_dim == 24
+    assert torch.equal(v[:, :12], last(tokens, lengths))  # the final states come first
+    # The short sentence's vector is the same with or without padding: <pad> never wins.
+    assert torch.allclose(v[1], pooled(tokens[1:, :2], lengths[1:])[0], atol=1e-6)
+    outputs, _ = pooled.rnn(pooled.embed(tokens[:1]))
+    assert torch.allclose(v[0, 12:], outputs[0].max(0).values, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown pool 'mean'"):
+        SentenceEncoder(30, 8, 6, pool="mean")
+
+
+def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_decoding():
+    torch.manual_seed(0)
+    decoder = SentenceDecoder(30, 8, 16, latent_dim=4, skip_latent=True).eval()
+    plain = SentenceDecoder(30, 8, 16, latent_dim=4).eval()
+    plain.load_state_dict(decoder.state_dict(), strict=False)
+    tokens, lengths, z = torch.tensor([[2, 10, 11, 12]]), torch.tensor([4]), torch.randn(1, 4)
+    logits = decoder(tokens, lengths, z)
+    with torch.no_grad():
+        decoder.skip.weight.zero_(), decoder.skip.bias.zero_()
+    assert torch.allclose(decoder(tokens, lengths, z), plain(tokens, lengths, z))
+    assert not torch.allclose(logits, plain(tokens, lengths, z))
+    decoder.load_state_dict({**plain.state_dict(), "skip.weight": torch.randn(16, 4),
+                             "skip.bias": torch.zeros(16)})
+    # Generation (one step at a time) scores exactly what teacher forcing does.
+    logits, state = decoder(tokens, lengths, z), decoder.initial_state(z, 1, "cpu")
+    for t in range(4):
+        log_probs, state = decoder.step(tokens[:, t], state, z)
+        assert torch.allclose(log_probs, logits[:, t].log_softmax(-1), atol=1e-5)
 
 
 def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):

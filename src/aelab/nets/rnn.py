@@ -3,6 +3,9 @@
 The decoder is conditioned on z twice (Bowman et al., 2016; He et al., 2019): z sets the
 initial hidden state of every layer and is concatenated to every input embedding, so the
 decoder cannot easily forget it. With latent_dim=0 the decoder is a plain language model.
+With skip_latent, z also adds to the output layer's input at every step (a generative skip
+connection, Dieng et al., 2019): the code can raise the score of the words it holds directly,
+and the recurrence only has to decide when to write them.
 """
 
 import torch
@@ -20,24 +23,43 @@ def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: floa
                        dropout=dropout if layers > 1 else 0.0)
 
 
+POOLS = ("last", "last_max")
+
+
 class SentenceEncoder(nn.Module):
-    """Token ids (B, T) + lengths -> the final hidden state of the top layer, (B, out_dim)."""
+    """Token ids (B, T) + lengths -> a sentence vector (B, out_dim).
+
+    pool="last": the final hidden state of the top layer (both directions).
+    pool="last_max": that, concatenated with the element-wise max of the top layer's outputs
+    over time (as in InferSent, Conneau et al., 2017). Why: the final state must carry every
+    word through the whole recurrence, and a 1-layer LSTM keeps the middle of a sentence worst;
+    the max keeps a feature of each word wherever it stands.
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False, cell: str = "lstm"):
+                 dropout: float = 0.0, bidirectional: bool = False, cell: str = "lstm",
+                 pool: str = "last"):
         super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pool {pool!r}; choose {' or '.join(POOLS)}")
+        self.pool = pool
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = make_rnn(cell, embed_dim, hidden, layers, dropout, bidirectional)
         self.dropout = nn.Dropout(dropout)
-        self.out_dim = hidden * (2 if bidirectional else 1)
+        self.out_dim = hidden * (2 if bidirectional else 1) * (2 if pool == "last_max" else 1)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         packed = pack_padded_sequence(self.dropout(self.embed(tokens)), lengths.cpu(),
                                       batch_first=True, enforce_sorted=False)
-        _, state = self.rnn(packed)
+        output, state = self.rnn(packed)
         h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
         h = h.view(self.rnn.num_layers, 2 if self.rnn.bidirectional else 1, *h.shape[1:])[-1]
-        return h.transpose(0, 1).flatten(1)  # both directions of the top layer
+        last = h.transpose(0, 1).flatten(1)  # both directions of the top layer
+        if self.pool == "last":
+            return last
+        # Padding is filled with -inf so that it never wins the max.
+        output, _ = pad_packed_sequence(output, batch_first=True, padding_value=float("-inf"))
+        return torch.cat([last, output.max(1).values], -1)
 
 
 class SentenceDecoder(nn.Module):
@@ -45,7 +67,7 @@ class SentenceDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
                  dropout: float = 0.0, latent_dim: int = 0, cell: str = "lstm",
-                 tie_embeddings: bool = False):
+                 tie_embeddings: bool = False, skip_latent: bool = False):
         super().__init__()
         self.latent_dim, self.layers, self.hidden, self.cell = latent_dim, layers, hidden, cell
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -53,6 +75,7 @@ class SentenceDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         if latent_dim:
             self.init_state = nn.Linear(latent_dim, hidden * layers)
+        self.skip = nn.Linear(latent_dim, hidden) if skip_latent and latent_dim else None
         # Tied embeddings: project to the embedding size, score against the input embeddings.
         self.project = nn.Linear(hidden, embed_dim) if tie_embeddings else nn.Identity()
         self.out = nn.Linear(embed_dim if tie_embeddings else hidden, vocab_size)
@@ -81,9 +104,15 @@ class SentenceDecoder(nn.Module):
                                       enforce_sorted=False)
         output, _ = self.rnn(packed, state)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
-        return self.out(self.project(self.dropout(output)))
+        return self._logits(self.dropout(output), z)
 
     def step(self, token: torch.Tensor, state, z: torch.Tensor | None = None):
         """One generation step: token (B,) -> (log-probabilities (B, V), new state)."""
         output, state = self.rnn(self._inputs(token.unsqueeze(1), z), state)
-        return self.out(self.project(output[:, 0])).log_softmax(-1), state
+        return self._logits(output, z)[:, 0].log_softmax(-1), state
+
+    def _logits(self, output: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, hidden) RNN outputs -> (B, T, V) logits."""
+        if self.skip is not None:
+            output = output + self.skip(z).unsqueeze(1)
+        return self.out(self.project(output))
