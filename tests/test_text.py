@@ -287,11 +287,18 @@ def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_de
     assert not torch.allclose(logits, plain(tokens, lengths, z))
     decoder.load_state_dict({**plain.state_dict(), "skip.weight": torch.randn(16, 4),
                              "skip.bias": torch.zeros(16)})
-    # Generation (one step at a time) scores exactly what teacher forcing does.
-    logits, state = decoder(tokens, lengths, z), decoder.initial_state(z, 1, "cpu")
-    for t in range(4):
-        log_probs, state = decoder.step(tokens[:, t], state, z)
-        assert torch.allclose(log_probs, logits[:, t].log_softmax(-1), atol=1e-5)
+    # Generation (one step at a time) scores exactly what teacher forcing does, gated or not.
+    gated = SentenceDecoder(30, 8, 16, latent_dim=4, skip_latent=True, skip_gate=True).eval()
+    for d in (decoder, gated):
+        logits, state = d(tokens, lengths, z), d.initial_state(z, 1, "cpu")
+        for t in range(4):
+            log_probs, state = d.step(tokens[:, t], state, z)
+            assert torch.allclose(log_probs, logits[:, t].log_softmax(-1), atol=1e-5)
+    # A gate shut everywhere (a large negative bias) leaves the decoder without its skip.
+    gated.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        gated.skip_gate.weight.zero_(), gated.skip_gate.bias.fill_(-100.0)
+    assert torch.allclose(gated(tokens, lengths, z), plain(tokens, lengths, z), atol=1e-6)
 
 
 def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):

@@ -17,16 +17,26 @@ common=(data=text data.path="$DATA" data.vocab_size=5000 model.width=128 model.e
 # 4 epochs of 2,550 steps; the annealing reaches beta=1 after 2,000 steps. (lm and ae first ran
 # 2 epochs, then were resumed to 4 with ckpt_path=last, which gives the same result; see README.)
 vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_samples=50)
+# A 256-d code, read from the encoder's final states and max-pool, that also feeds the decoder's
+# output layer (skip_latent is on by default for lstm_ae, off for lstm_vae).
+code256=(model.latent_dim=256 model.pool=last_max model.skip_latent=true)
 
 run() {
   case "$1" in
     lm)         python train.py "${common[@]}" model=lstm_lm hydra.run.dir="$OUT/lm" ;;
     ae)         python train.py "${common[@]}" model=lstm_ae hydra.run.dir="$OUT/ae" ;;
+    # The best AE at these sizes: a 256-d code on the sphere, the encoder's max-pool, cosine
+    # learning-rate decay (AE_EXTRA adds to it, e.g. AE_EXTRA="model.dropout=0.0").
+    ae256)      python train.py "${common[@]}" model=lstm_ae "${code256[@]}" model.code_norm=sphere \
+                  scheduler=cosine ${AE_EXTRA:-} hydra.run.dir="$OUT/ae256" ;;
     dae)        python train.py "${common[@]}" model=lstm_ae model.noise.drop=0.1 model.noise.blank=0.1 hydra.run.dir="$OUT/dae" ;;
     # Bowman et al. (2016): annealing + word dropout 0.3. And annealing + lighter word dropout
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
     vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
+    # The same with ae256's code and encoder, and the same 3.2 nats of free bits over 256 dims.
+    vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.word_dropout=0.1 \
+                  model.free_bits=0.0125 hydra.run.dir="$OUT/vae_fb256" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
       gen() {
@@ -44,9 +54,10 @@ run() {
         gen vae_fb interpolate vae_interpolate_beam num_images=24 steps=6 decoding=beam; } & pids+=($!)
       gen vae_fb reconstruct vae_reconstruct num_images=20 & pids+=($!)
       gen ae reconstruct ae_reconstruct num_images=20 & pids+=($!)
+      gen ae256 reconstruct ae256_reconstruct num_images=20 & pids+=($!)
       gen dae reconstruct dae_reconstruct num_images=20 & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
-    *) echo "unknown run $1 (lm ae dae vae vae_fb generate)" >&2; exit 2 ;;
+    *) echo "unknown run $1 (lm ae ae256 dae vae vae_fb vae_fb256 generate)" >&2; exit 2 ;;
   esac
 }
 for name in "${@:-lm ae dae vae_fb vae generate}"; do

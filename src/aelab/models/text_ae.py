@@ -4,6 +4,10 @@ The encoder reads a noised sentence (training only), the decoder must write the 
 one. Scores: `rec_ppl` (perplexity of the clean sentence given the code), `token_acc`
 (teacher-forced), and `test/bleu` of greedy reconstructions.
 
+`skip_latent` (on in conf/model/lstm_ae.yaml) adds the code to the decoder's output layer at
+every step as well: on WordNet it raised test BLEU from 0.27 to 0.37 at the same sizes and
+epochs, since the code can then vote for the words it holds directly.
+
 `code_norm=sphere` puts every code on the sphere of radius sqrt(latent_dim), so its
 entries have unit RMS, as in ARAE (Zhao et al., 2018). Why: nothing bounds a plain AE's
 code, and under Adam it grew to an RMS of 5-7 within 25 steps on WordNet, saturating the

@@ -53,7 +53,7 @@ class TextModel(StepsByStage, L.LightningModule):
                  latent_dim: int = 32, depth: int = 1, width: int = 256, embed_dim: int = 256,
                  dropout: float = 0.3, cell: str = "lstm", bidirectional: bool = False,
                  tie_embeddings: bool = False, max_gen_len: int = 40, pool: str = "last",
-                 skip_latent: bool = False):
+                 skip_latent: bool = False, skip_gate: bool = False):
         super().__init__()
         if depth < 1 or width < 1 or (self.has_latent and latent_dim < 1):
             raise AelabError("model.depth, model.width and model.latent_dim must be positive")
@@ -62,7 +62,7 @@ class TextModel(StepsByStage, L.LightningModule):
         try:
             self.decoder = SentenceDecoder(vocab_size, embed_dim, width, depth, dropout,
                                            latent_dim if self.has_latent else 0, cell,
-                                           tie_embeddings, skip_latent)
+                                           tie_embeddings, skip_latent, skip_gate)
             if self.has_latent:
                 self.encoder = SentenceEncoder(vocab_size, embed_dim, width, depth, dropout,
                                                bidirectional, cell, pool)

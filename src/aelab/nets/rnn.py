@@ -5,7 +5,10 @@ initial hidden state of every layer and is concatenated to every input embedding
 decoder cannot easily forget it. With latent_dim=0 the decoder is a plain language model.
 With skip_latent, z also adds to the output layer's input at every step (a generative skip
 connection, Dieng et al., 2019): the code can raise the score of the words it holds directly,
-and the recurrence only has to decide when to write them.
+and the recurrence only has to decide when to write them. The same vote at every step also
+invites repetition (a word the code holds keeps its vote after it is written); skip_gate
+lets the decoder's state scale the vote per unit, o_t = h_t + sigmoid(G h_t) * (W z), so
+that it can switch off what it has written.
 """
 
 import torch
@@ -67,7 +70,8 @@ class SentenceDecoder(nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
                  dropout: float = 0.0, latent_dim: int = 0, cell: str = "lstm",
-                 tie_embeddings: bool = False, skip_latent: bool = False):
+                 tie_embeddings: bool = False, skip_latent: bool = False,
+                 skip_gate: bool = False):
         super().__init__()
         self.latent_dim, self.layers, self.hidden, self.cell = latent_dim, layers, hidden, cell
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -76,6 +80,7 @@ class SentenceDecoder(nn.Module):
         if latent_dim:
             self.init_state = nn.Linear(latent_dim, hidden * layers)
         self.skip = nn.Linear(latent_dim, hidden) if skip_latent and latent_dim else None
+        self.skip_gate = nn.Linear(hidden, hidden) if self.skip is not None and skip_gate else None
         # Tied embeddings: project to the embedding size, score against the input embeddings.
         self.project = nn.Linear(hidden, embed_dim) if tie_embeddings else nn.Identity()
         self.out = nn.Linear(embed_dim if tie_embeddings else hidden, vocab_size)
@@ -114,5 +119,8 @@ class SentenceDecoder(nn.Module):
     def _logits(self, output: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """(B, T, hidden) RNN outputs -> (B, T, V) logits."""
         if self.skip is not None:
-            output = output + self.skip(z).unsqueeze(1)
+            vote = self.skip(z).unsqueeze(1)
+            if self.skip_gate is not None:
+                vote = vote * torch.sigmoid(self.skip_gate(output))
+            output = output + vote
         return self.out(self.project(output))
