@@ -299,6 +299,8 @@ def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_de
     with torch.no_grad():
         gated.skip_gate.weight.zero_(), gated.skip_gate.bias.fill_(-100.0)
     assert torch.allclose(gated(tokens, lengths, z), plain(tokens, lengths, z), atol=1e-6)
+    with pytest.raises(ValueError, match="set model.skip_latent=true"):
+        SentenceDecoder(30, 8, 16, latent_dim=4, skip_gate=True)
 
 
 def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):

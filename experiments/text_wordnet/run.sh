@@ -25,8 +25,8 @@ run() {
   case "$1" in
     lm)         python train.py "${common[@]}" model=lstm_lm hydra.run.dir="$OUT/lm" ;;
     ae)         python train.py "${common[@]}" model=lstm_ae hydra.run.dir="$OUT/ae" ;;
-    # The best AE at these sizes: a 256-d code on the sphere, the encoder's max-pool, cosine
-    # learning-rate decay (AE_EXTRA adds to it, e.g. AE_EXTRA="model.dropout=0.0").
+    # A 256-d code on the sphere, the encoder's max-pool, cosine learning-rate decay. AE_EXTRA
+    # adds to it: AE_EXTRA="model.skip_gate=true" is the README's best AE (BLEU 0.531).
     ae256)      python train.py "${common[@]}" model=lstm_ae "${code256[@]}" model.code_norm=sphere \
                   scheduler=cosine ${AE_EXTRA:-} hydra.run.dir="$OUT/ae256" ;;
     dae)        python train.py "${common[@]}" model=lstm_ae model.noise.drop=0.1 model.noise.blank=0.1 hydra.run.dir="$OUT/dae" ;;

@@ -79,6 +79,9 @@ class SentenceDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         if latent_dim:
             self.init_state = nn.Linear(latent_dim, hidden * layers)
+        if skip_gate and not skip_latent:
+            raise ValueError("model.skip_gate=true gates the skip connection: "
+                             "set model.skip_latent=true too")
         self.skip = nn.Linear(latent_dim, hidden) if skip_latent and latent_dim else None
         self.skip_gate = nn.Linear(hidden, hidden) if self.skip is not None and skip_gate else None
         # Tied embeddings: project to the embedding size, score against the input embeddings.
