@@ -7,7 +7,7 @@ import torch
 
 from aelab.metrics.latent import ActiveUnits, CodebookUsage
 from aelab.models.image_vae import gaussian_kl, log_normal
-from aelab.models.kl_schedule import kl_weight
+from aelab.models.kl_schedule import kl_penalty, kl_weight
 from aelab.models.likelihood import discretized_gaussian_log_prob
 from aelab.nets.quantizer import VectorQuantizer
 
@@ -44,6 +44,21 @@ def test_kl_schedules():
     # cyclical, cycles of 100 steps, rising over the first half: 0, 0.5, 1, 1, then again
     assert [kl_weight(s, 1.0, "cyclical", 100) for s in (0, 25, 50, 99, 100, 125)] == [
         0.0, 0.5, 1.0, 1.0, 0.0, 0.5]
+
+
+def test_kl_penalty_free_bits_floor_each_dimension_and_free_nats_the_total():
+    # two sentences, three dimensions: batch-mean KLs 1.0, 0.1, 0.0 (total 1.1)
+    kl_dims = torch.tensor([[1.5, 0.2, 0.0], [0.5, 0.0, 0.0]], requires_grad=True)
+    assert kl_penalty(kl_dims, 0.0).item() == pytest.approx(1.1)
+    assert kl_penalty(kl_dims, 0.25).item() == pytest.approx(1.5)  # 1.0 + 0.25 + 0.25
+    assert kl_penalty(kl_dims, 0.0, free_nats=0.5).item() == pytest.approx(1.1)  # above it
+    floored = kl_penalty(kl_dims, 0.0, free_nats=2.0)
+    assert floored.item() == pytest.approx(2.0)
+    floored.backward()  # below the floor nothing pushes the KL down: no gradient at all
+    assert torch.equal(kl_dims.grad, torch.zeros_like(kl_dims))
+    kl_dims.grad = None
+    kl_penalty(kl_dims, 0.25).backward()  # per dimension: only the first is above its floor
+    assert torch.equal(kl_dims.grad, torch.tensor([[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]]))
 
 
 def test_active_units_counts_dimensions_that_vary():

@@ -2,7 +2,8 @@
 
 Loss per image, in nats: -E_q[log p(x|z)] + w_t * KL(q(z|x) || N(0, I)), where
 w_t = `beta` times the KL schedule (none / linear / cyclical) and, with `free_bits` > 0,
-each latent dimension's batch-mean KL counts as at least `free_bits` nats. `val/loss` and
+each latent dimension's batch-mean KL counts as at least `free_bits` nats (with
+`free_nats` > 0, the total KL counts as at least `free_nats`). `val/loss` and
 `test/loss` are the plain negative ELBO (w = 1, no free bits), an upper bound on the NLL
 that stays comparable across epochs while w_t anneals. `test/nll` is the tighter
 importance-weighted bound (Burda et al., 2016) with `iw_samples` samples.
@@ -36,7 +37,7 @@ class ImageVAE(ImageAutoencoder):
 
     def __init__(self, *args, beta: float = 1.0, kl_schedule: str = "none",
                  anneal_steps: int = 0, anneal_ratio: float = 0.5, free_bits: float = 0.0,
-                 decoder_variance: str = "learned", decoder_std: float = 0.1,
+                 free_nats: float = 0.0, decoder_variance: str = "learned", decoder_std: float = 0.1,
                  iw_samples: int = 100, **kwargs):
         super().__init__(*args, **kwargs)
         if kl_schedule not in ("none", "linear", "cyclical"):
@@ -45,6 +46,7 @@ class ImageVAE(ImageAutoencoder):
             raise AelabError(f"model.decoder_variance={decoder_variance} is not one of: learned, fixed")
         self.beta, self.kl_schedule, self.anneal_steps = beta, kl_schedule, anneal_steps
         self.anneal_ratio, self.free_bits, self.iw_samples = anneal_ratio, free_bits, iw_samples
+        self.free_nats = free_nats
         # One log-std per channel, shared by all pixels (Rybkin et al., 2021: "sigma-VAE").
         log_std = torch.full((self.image_shape[0], 1, 1), math.log(decoder_std))
         self.log_std = nn.Parameter(log_std, requires_grad=decoder_variance == "learned")
@@ -101,7 +103,7 @@ class ImageVAE(ImageAutoencoder):
         if stage == "train":
             weight = kl_weight(self.global_step, self.beta, self.kl_schedule, self.anneal_steps,
                                self.anneal_ratio)
-            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits)
+            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits, self.free_nats)
             self.log_dict({"train/loss": loss, "train/rec": rec.mean(), "train/kl": kl.mean(),
                            "train/kl_weight": weight, "train/decoder_std": self.log_std.exp().mean()},
                           on_step=True, on_epoch=False, prog_bar=False, batch_size=n)

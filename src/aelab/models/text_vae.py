@@ -2,8 +2,9 @@
 
 Training loss per sentence: rec + w_t * KL, with w_t = `beta` times the KL schedule and,
 with `free_bits` > 0, each dimension's batch-mean KL counted as at least `free_bits`
-nats. Word dropout replaces decoder inputs by <unk> with probability `word_dropout`
-(training only), which pushes information into z. `val/loss` and `test/loss` are the
+nats (with `free_nats` > 0, the total KL counted as at least `free_nats`). Word dropout
+replaces decoder inputs by <unk> with probability `word_dropout` (training only), which
+pushes information into z. `val/loss` and `test/loss` are the
 plain negative ELBO per sentence; `test/nll` is the importance-weighted bound with
 `iw_samples` samples, and `test/ppl` = exp(its total / tokens, <eos> counted).
 """
@@ -26,12 +27,12 @@ class TextVAE(TextModel):
 
     def __init__(self, *args, beta: float = 1.0, kl_schedule: str = "linear",
                  anneal_steps: int = 5000, anneal_ratio: float = 0.5, free_bits: float = 0.0,
-                 word_dropout: float = 0.3, iw_samples: int = 100, **kwargs):
+                 free_nats: float = 0.0, word_dropout: float = 0.3, iw_samples: int = 100, **kwargs):
         super().__init__(*args, **kwargs)
         if kl_schedule not in ("none", "linear", "cyclical"):
             raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: none, linear, cyclical")
         self.beta, self.kl_schedule, self.anneal_steps = beta, kl_schedule, anneal_steps
-        self.anneal_ratio, self.free_bits = anneal_ratio, free_bits
+        self.anneal_ratio, self.free_bits, self.free_nats = anneal_ratio, free_bits, free_nats
         self.word_dropout_p, self.iw_samples = word_dropout, iw_samples
         self.kl = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
         self.mi = MeanMetric()
@@ -74,7 +75,7 @@ class TextVAE(TextModel):
         if stage == "train":
             weight = kl_weight(self.global_step, self.beta, self.kl_schedule, self.anneal_steps,
                                self.anneal_ratio)
-            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits)
+            loss = rec.mean() + weight * kl_penalty(kl_dims, self.free_bits, self.free_nats)
             self.log_dict({"train/loss": loss, "train/rec": rec.mean(), "train/kl": kl.mean(),
                            "train/kl_weight": weight}, on_step=True, batch_size=n)
             return loss
