@@ -17,18 +17,22 @@ common=(data=text data.path="$DATA" data.vocab_size=5000 model.width=128 model.e
 # 4 epochs of 2,550 steps; the annealing reaches beta=1 after 2,000 steps. (lm and ae first ran
 # 2 epochs, then were resumed to 4 with ckpt_path=last, which gives the same result; see README.)
 vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_samples=50)
-# A 256-d code, read from the encoder's final states and max-pool, that also feeds the decoder's
-# output layer (skip_latent is on by default for lstm_ae, off for lstm_vae).
+# The best AE's recipe: its code is read from the encoder's final states and max-pool, lies on
+# the sphere, and feeds the decoder's output layer through a gated vote; the learning rate decays
+# by a cosine. ae256 gives it a 256-d code, ae64 the 64-d code every other run has.
+best_ae=(model=lstm_ae model.pool=last_max model.skip_latent=true model.skip_gate=true
+         model.code_norm=sphere scheduler=cosine)
+# vae_fb256 reads the same 256-d code (skip_latent is on by default for lstm_ae, off for lstm_vae).
 code256=(model.latent_dim=256 model.pool=last_max model.skip_latent=true)
 
 run() {
   case "$1" in
     lm)         python train.py "${common[@]}" model=lstm_lm hydra.run.dir="$OUT/lm" ;;
     ae)         python train.py "${common[@]}" model=lstm_ae hydra.run.dir="$OUT/ae" ;;
-    # A 256-d code on the sphere, the encoder's max-pool, cosine learning-rate decay. AE_EXTRA
-    # adds to it: AE_EXTRA="model.skip_gate=true" is the README's best AE (BLEU 0.531).
-    ae256)      python train.py "${common[@]}" model=lstm_ae "${code256[@]}" model.code_norm=sphere \
-                  scheduler=cosine ${AE_EXTRA:-} hydra.run.dir="$OUT/ae256" ;;
+    # AE_EXTRA adds to these two, e.g. AE_EXTRA="model.skip_gate=false" for the ungated skip.
+    ae256)      python train.py "${common[@]}" "${best_ae[@]}" model.latent_dim=256 ${AE_EXTRA:-} \
+                  hydra.run.dir="$OUT/ae256" ;;
+    ae64)       python train.py "${common[@]}" "${best_ae[@]}" ${AE_EXTRA:-} hydra.run.dir="$OUT/ae64" ;;
     dae)        python train.py "${common[@]}" model=lstm_ae model.noise.drop=0.1 model.noise.blank=0.1 hydra.run.dir="$OUT/dae" ;;
     # Bowman et al. (2016): annealing + word dropout 0.3. And annealing + lighter word dropout
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
@@ -37,6 +41,10 @@ run() {
     # The same with ae256's code and encoder, and the same 3.2 nats of free bits over 256 dims.
     vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.word_dropout=0.1 \
                   model.free_bits=0.0125 hydra.run.dir="$OUT/vae_fb256" ;;
+    # The same code without the skip, its 3.2 nats floored in total ("free nats"), not per
+    # dimension, so the encoder can put them in a few dimensions. VAE_EXTRA adds to it.
+    vae_fn256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.skip_latent=false \
+                  model.word_dropout=0.1 model.free_nats=3.2 ${VAE_EXTRA:-} hydra.run.dir="$OUT/vae_fn256" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
       gen() {
@@ -57,7 +65,7 @@ run() {
       gen ae256 reconstruct ae256_reconstruct num_images=20 & pids+=($!)
       gen dae reconstruct dae_reconstruct num_images=20 & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
-    *) echo "unknown run $1 (lm ae ae256 dae vae vae_fb vae_fb256 generate)" >&2; exit 2 ;;
+    *) echo "unknown run $1 (lm ae ae64 ae256 dae vae vae_fb vae_fb256 vae_fn256 generate)" >&2; exit 2 ;;
   esac
 }
 for name in "${@:-lm ae dae vae_fb vae generate}"; do
