@@ -4,9 +4,9 @@ Training loss per sentence: rec + w_t * KL, with w_t = `beta` times the KL sched
 with `free_bits` > 0, each dimension's batch-mean KL counted as at least `free_bits`
 nats (with `free_nats` > 0, the total KL counted as at least `free_nats`). Word dropout
 replaces decoder inputs by <unk> with probability `word_dropout` (training only), which
-pushes information into z. `val/loss` and `test/loss` are the
-plain negative ELBO per sentence; `test/nll` is the importance-weighted bound with
-`iw_samples` samples, and `test/ppl` = exp(its total / tokens, <eos> counted).
+pushes information into z. `val/loss` and `test/loss` are the plain negative ELBO per
+sentence; `test/nll` is the importance-weighted bound with `iw_samples` samples, and
+`test/ppl` = exp(its total / tokens, <eos> counted).
 """
 
 import math
