@@ -22,8 +22,8 @@ vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_sa
 # by a cosine. ae256 gives it a 256-d code, ae64 the 64-d code every other run has.
 best_ae=(model=lstm_ae model.pool=last_max model.skip_latent=true model.skip_gate=true
          model.code_norm=sphere scheduler=cosine)
-# vae_fb256 reads the same 256-d code (skip_latent is on by default for lstm_ae, off for lstm_vae).
-code256=(model.latent_dim=256 model.pool=last_max model.skip_latent=true)
+# The 256-d VAEs read their code as ae256 does, from the final states and max-pool.
+code256=(model.latent_dim=256 model.pool=last_max)
 
 run() {
   case "$1" in
@@ -38,13 +38,14 @@ run() {
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
     vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
-    # The same with ae256's code and encoder, and the same 3.2 nats of free bits over 256 dims.
-    vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.word_dropout=0.1 \
-                  model.free_bits=0.0125 hydra.run.dir="$OUT/vae_fb256" ;;
+    # The same with ae256's code, encoder and skip (off by default for lstm_vae), and the same
+    # 3.2 nats of free bits over 256 dims.
+    vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.skip_latent=true \
+                  model.word_dropout=0.1 model.free_bits=0.0125 hydra.run.dir="$OUT/vae_fb256" ;;
     # The same code without the skip, its 3.2 nats floored in total ("free nats"), not per
     # dimension, so the encoder can put them in a few dimensions. VAE_EXTRA adds to it.
-    vae_fn256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.skip_latent=false \
-                  model.word_dropout=0.1 model.free_nats=3.2 ${VAE_EXTRA:-} hydra.run.dir="$OUT/vae_fn256" ;;
+    vae_fn256)  python train.py "${common[@]}" "${vae[@]}" "${code256[@]}" model.word_dropout=0.1 \
+                  model.free_nats=3.2 ${VAE_EXTRA:-} hydra.run.dir="$OUT/vae_fn256" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
       gen() {

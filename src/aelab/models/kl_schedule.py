@@ -27,8 +27,9 @@ def kl_penalty(kl_dims: torch.Tensor, free_bits: float, free_nats: float = 0.0) 
     With free bits (Kingma et al., 2016) each dimension's batch-mean KL counts as at least
     `free_bits` nats, so the optimiser gains nothing by collapsing it below that. That
     spreads the code over every dimension. `free_nats` floors the batch-mean total KL
-    instead (as in PlaNet and Dreamer, Hafner et al., 2019, 2020), which leaves the encoder free to put its
-    nats in a few dimensions and let the others collapse: the choice for large codes.
+    instead (as in PlaNet and Dreamer, Hafner et al., 2019, 2020), which leaves the encoder
+    free to put its nats in a few dimensions and let the others collapse: the choice for
+    large codes.
     """
     kl = kl_dims.mean(0).clamp_min(free_bits).sum() if free_bits else kl_dims.sum(1).mean()
     return kl.clamp_min(free_nats) if free_nats else kl
