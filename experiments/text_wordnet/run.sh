@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces experiments/text_wordnet/README.md: LM, AE, denoising AE and two VAEs on the
-# WordNet sentences, all with the same sizes, optimizer and epochs; then the VAE's samples
+# Reproduces experiments/text_wordnet/README.md: LM, AEs, denoising AE and VAEs on the
+# WordNet sentences, all with the same sizes, optimizer and epochs; then the VAEs' samples
 # and interpolations. Run from the repository root:
 #   bash experiments/text_wordnet/run.sh              # every run, one after another
 #   bash experiments/text_wordnet/run.sh lm ae        # just these (we ran pairs side by side)
@@ -46,7 +46,8 @@ run() {
     # The same with ae256's code, encoder and skip (off by default for lstm_vae), and the same
     # 3.2 nats of free bits over 256 dims.
     vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${max_pool[@]}" model.latent_dim=256 \
-                  model.skip_latent=true model.word_dropout=0.1 model.free_bits=0.0125 hydra.run.dir="$OUT/vae_fb256" ;;
+                  model.skip_latent=true model.word_dropout=0.1 model.free_bits=0.0125 \
+                  hydra.run.dir="$OUT/vae_fb256" ;;
     # The same code without the skip, its 3.2 nats floored in total ("free nats"), not per
     # dimension, so the encoder can put them in a few dimensions. VAE_EXTRA adds to it.
     vae_fn256)  python train.py "${common[@]}" "${vae[@]}" "${max_pool[@]}" model.latent_dim=256 \
