@@ -23,8 +23,6 @@ vae=(model=lstm_vae model.kl_schedule=linear model.anneal_steps=2000 model.iw_sa
 # run has.
 best_ae=(model=lstm_ae model.pool=last_max model.skip_latent=true model.skip_gate=true
          model.code_norm=sphere scheduler=cosine)
-# The 128-d and 256-d VAEs read their code as ae256 does, from the final states and max-pool.
-max_pool=(model.pool=last_max)
 
 run() {
   case "$1" in
@@ -43,17 +41,17 @@ run() {
     # + free bits (Kingma et al., 2016): 0.05 nats per dimension, 3.2 nats over 64 dimensions.
     vae)        python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.3 hydra.run.dir="$OUT/vae" ;;
     vae_fb)     python train.py "${common[@]}" "${vae[@]}" model.word_dropout=0.1 model.free_bits=0.05 hydra.run.dir="$OUT/vae_fb" ;;
-    # The same with ae256's code, encoder and skip (off by default for lstm_vae), and the same
-    # 3.2 nats of free bits over 256 dims.
-    vae_fb256)  python train.py "${common[@]}" "${vae[@]}" "${max_pool[@]}" model.latent_dim=256 \
+    # The same with ae256's code size, encoder (final states + max-pool) and skip (off by
+    # default for lstm_vae), and the same 3.2 nats of free bits over 256 dims.
+    vae_fb256)  python train.py "${common[@]}" "${vae[@]}" model.pool=last_max model.latent_dim=256 \
                   model.skip_latent=true model.word_dropout=0.1 model.free_bits=0.0125 \
                   hydra.run.dir="$OUT/vae_fb256" ;;
     # The same code without the skip, its 3.2 nats floored in total ("free nats"), not per
     # dimension, so the encoder can put them in a few dimensions. VAE_EXTRA adds to it.
-    vae_fn256)  python train.py "${common[@]}" "${vae[@]}" "${max_pool[@]}" model.latent_dim=256 \
+    vae_fn256)  python train.py "${common[@]}" "${vae[@]}" model.pool=last_max model.latent_dim=256 \
                   model.word_dropout=0.1 model.free_nats=3.2 ${VAE_EXTRA:-} hydra.run.dir="$OUT/vae_fn256" ;;
     # The same at 128-d (the code size of ae128), with the floor at 2.2 nats.
-    vae_fn128)  python train.py "${common[@]}" "${vae[@]}" "${max_pool[@]}" model.latent_dim=128 \
+    vae_fn128)  python train.py "${common[@]}" "${vae[@]}" model.pool=last_max model.latent_dim=128 \
                   model.word_dropout=0.1 model.free_nats=2.2 ${VAE_EXTRA:-} hydra.run.dir="$OUT/vae_fn128" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
