@@ -41,18 +41,42 @@ def clean_lines(texts, split_into_sentences: bool, drop_headings: bool) -> list[
     return out
 
 
-def train_tokenizer(sentences: list[str], vocab_size: int, min_freq: int, lowercase: bool):
+TOKENIZERS = ("words", "whitespace")
+# vocab_size=null keeps every word of the train split (the trainer needs some number).
+ALL_WORDS = 2**31 - 1
+
+
+def train_tokenizer(sentences: list[str], vocab_size: int | None, min_freq: int, lowercase: bool,
+                    kind: str = "words"):
+    """A word-level vocabulary of the train split.
+
+    kind="words": NFKC, then words and punctuation apart ("don't" -> don ' t); for raw text.
+    kind="whitespace": the text's own tokens, split on spaces only and not normalised, for
+    corpora that come tokenized (PTB as Mikolov's stream: its `<unk>` is our <unk> and its
+    `N` stays `N`), so perplexities match the published protocol.
+    """
     from tokenizers import Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import WordLevel
     from tokenizers.trainers import WordLevelTrainer
 
+    if kind not in TOKENIZERS:
+        raise AelabError(f"data.tokenizer={kind} is not one of: {', '.join(TOKENIZERS)}")
     tokenizer = Tokenizer(WordLevel(unk_token=UNK))
-    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # words and punctuation apart
-    trainer = WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_freq,
-                               special_tokens=SPECIALS, show_progress=False)
-    tokenizer.train_from_iterator(sentences, trainer)
+    if kind == "words":
+        steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else [])
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # words and punctuation apart
+    else:
+        if lowercase:
+            tokenizer.normalizer = normalizers.Lowercase()
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = WordLevelTrainer(vocab_size=ALL_WORDS if vocab_size is None else vocab_size,
+                               min_frequency=min_freq, special_tokens=SPECIALS,
+                               show_progress=False)
+    # A corpus's own "<unk>" (PTB's) must stay our <unk>: encoding maps it there, but the
+    # trainer would count it as a word and give it a second id, leaving id 1 without a token.
+    specials = re.compile("|".join(map(re.escape, SPECIALS)))
+    tokenizer.train_from_iterator((specials.sub(" ", s) for s in sentences), trainer)
     return tokenizer
 
 
@@ -114,21 +138,27 @@ class BucketBatchSampler(Sampler[list[int]]):
 class TextDataModule(SplitLoaders, L.LightningDataModule):
     """Sentences from a hub id or local folder (`path`, `name`, `text_column`).
 
-    `max_len` caps words per sentence (longer ones are cut; how many is logged once).
-    `batch_size` is per device. The tokenizer goes to `tokenizer_dir` (the run dir).
+    `max_len` caps words per training sentence (longer ones are cut; how many is logged
+    once); validation and test sentences are scored whole, as published results are.
+    `tokenizer` is "words" or "whitespace" (see train_tokenizer). `batch_size` is per
+    device. The tokenizer goes to `tokenizer_dir` (the run dir).
     """
 
     modality = "text"
 
     def __init__(self, path: str | None = None, name: str | None = None,
                  text_column: str | None = None, split_sentences: bool = False,
-                 drop_headings: bool = False, vocab_size: int = 10000, min_freq: int = 1,
-                 lowercase: bool = True, max_len: int = 40, val_size: float = 0.05,
+                 drop_headings: bool = False, vocab_size: int | None = 10000, min_freq: int = 1,
+                 lowercase: bool = True, tokenizer: str = "words", max_len: int = 40,
+                 val_size: float = 0.05,
                  limit: int | None = None, batch_size: int = 64, num_workers: int = 0,
                  seed: int = 0, tokenizer_dir: str | None = None):
         super().__init__()
-        if max_len < 1 or vocab_size <= len(SPECIALS):
-            raise AelabError("data.max_len must be >= 1 and data.vocab_size > 4")
+        if max_len < 1 or (vocab_size is not None and vocab_size <= len(SPECIALS)):
+            raise AelabError("data.max_len must be >= 1 and data.vocab_size > 4 (or null: every word)")
+        if tokenizer not in TOKENIZERS:
+            raise AelabError(f"data.tokenizer={tokenizer} is not one of: {', '.join(TOKENIZERS)}")
+        self.tokenizer_kind = tokenizer
         self.path, self.name, self.text_column = path, name, text_column
         self.split_into_sentences, self.drop_headings = split_sentences, drop_headings
         self.vocab_size, self.min_freq, self.lowercase = vocab_size, min_freq, lowercase
@@ -157,15 +187,15 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
             return
         self.texts = self.load_texts()
         self.tokenizer = self._tokenizer()
-        cut = 0
         for role, lines in self.texts.items():
-            encoded = [e.ids for e in self.tokenizer.encode_batch(lines)]
-            cut += sum(len(ids) > self.max_len for ids in encoded)
-            self.ids[role] = [ids[: self.max_len] for ids in encoded]
+            self.ids[role] = [e.ids for e in self.tokenizer.encode_batch(lines)]
+        # Only training sentences are cut (memory and speed); val and test are scored whole,
+        # so a perplexity covers every word of the split, as published numbers do.
+        cut = sum(len(ids) > self.max_len for ids in self.ids["train"])
+        self.ids["train"] = [ids[: self.max_len] for ids in self.ids["train"]]
         if cut:
-            total = sum(map(len, self.texts.values()))
-            log.warning("%d of %d sentences are longer than data.max_len=%d words and were cut",
-                        cut, total, self.max_len)
+            log.warning("%d of %d training sentences are longer than data.max_len=%d words and "
+                        "were cut", cut, len(self.ids["train"]), self.max_len)
 
     def _tokenizer(self):
         from tokenizers import Tokenizer
@@ -174,7 +204,7 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         if saved is not None and saved.exists():
             return Tokenizer.from_file(str(saved))  # the run's own vocabulary
         tokenizer = train_tokenizer(self.texts["train"], self.vocab_size, self.min_freq,
-                                    self.lowercase)
+                                    self.lowercase, self.tokenizer_kind)
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
             tokenizer.save(str(saved))

@@ -28,15 +28,18 @@ def sentence_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return nll.sum(1)
 
 
-def ids_to_text(ids: torch.Tensor) -> list[str]:
-    """Rows of ids -> space-joined id strings up to <eos>, for BLEU (ids are words 1:1)."""
+def ids_to_text(ids: torch.Tensor, unk_as: str | None = None) -> list[str]:
+    """Rows of ids -> space-joined id strings up to <eos>, for BLEU (ids are words 1:1).
+
+    `unk_as` writes <unk> as that word instead of its id: give the hypotheses and the
+    references two different words and a reproduced <unk> can never count as a match."""
     out = []
     for row in ids.tolist():
         words = []
         for i in row:
             if i in (PAD_ID, EOS_ID):
                 break
-            words.append(str(i))
+            words.append(unk_as if i == UNK_ID and unk_as is not None else str(i))
         out.append(" ".join(words))
     return out
 
@@ -75,20 +78,26 @@ class TextModel(StepsByStage, L.LightningModule):
                                                 for stage in ("val", "test")
                                                 for kind in ("nll", "rec")})
         self.token_acc = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
+        # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
+        # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet 15% of the
+        # test words are <unk>, free credit for copying a symbol that says nothing).
         self.bleu = BLEUScore(n_gram=4)
+        self.bleu_known = BLEUScore(n_gram=4)
 
     # -- generation -------------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.to_latent(self.encoder(tokens, lengths))
 
     def generate(self, z: torch.Tensor | None, n: int, strategy: str = "greedy",
-                 temperature: float = 1.0, top_p: float = 1.0, beam: int = 5) -> torch.Tensor:
-        """Token ids (n, <= max_gen_len), by 'greedy', 'sample' or 'beam' decoding."""
+                 temperature: float = 1.0, top_p: float = 1.0, beam: int = 5,
+                 max_len: int | None = None) -> torch.Tensor:
+        """Token ids (n, <= max_len or max_gen_len), by 'greedy', 'sample' or 'beam' decoding."""
+        max_len = max_len or self.max_gen_len
         if strategy == "beam":
-            return beam_search(self.decoder, z, n, self.max_gen_len, beam)
+            return beam_search(self.decoder, z, n, max_len, beam)
         if strategy not in ("greedy", "sample"):
             raise AelabError(f"decoding={strategy} is not one of: greedy, sample, beam")
-        return greedy_or_sample(self.decoder, z, n, self.max_gen_len, strategy == "sample",
+        return greedy_or_sample(self.decoder, z, n, max_len, strategy == "sample",
                                 temperature, top_p)
 
     def sample(self, n: int, **decoding) -> torch.Tensor:
@@ -96,7 +105,10 @@ class TextModel(StepsByStage, L.LightningModule):
 
     def reconstruct(self, batch: dict, **decoding) -> torch.Tensor:
         tokens, lengths = batch["tokens"], batch["lengths"]
-        return self.generate(self.encode(tokens, lengths), len(tokens), **decoding)
+        # Test sentences are not cut to data.max_len: room for the longest one (+ <eos>).
+        max_len = max(self.max_gen_len, tokens.shape[1])
+        return self.generate(self.encode(tokens, lengths), len(tokens),
+                             **{"max_len": max_len, **decoding})
 
     # -- metrics ------------------------------------------------------------------------------
     def log_token_accuracy(self, stage: str, logits, targets, n: int) -> None:
@@ -109,12 +121,16 @@ class TextModel(StepsByStage, L.LightningModule):
         """Per-token loss (nats) of teacher-forced `logits`, logged; on val/test also the
         sentence likelihood of `kind` ("nll" or "rec") and the token accuracy."""
         nll = sentence_nll(logits, targets)
-        loss = nll.sum() / (targets != PAD_ID).sum()
+        tokens = int((targets != PAD_ID).sum())
+        loss = nll.sum() / tokens
         n = len(targets)
+        # The epoch's loss is the mean of the batches' per-token losses weighted by their
+        # token counts (not sentences: that would favour short sentences), so it is the
+        # split's total NLL / tokens = ln(ppl) of the same sentences.
         # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
         # to keep the all-reduce off every step); the Metric objects sync themselves.
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=n, sync_dist=stage != "train")
+                 batch_size=tokens, sync_dist=stage != "train")
         if stage != "train":
             self.update_likelihood(stage, kind, nll, targets)
             self.log_token_accuracy(stage, logits, targets, n)
@@ -125,10 +141,13 @@ class TextModel(StepsByStage, L.LightningModule):
         self.likelihoods[f"{stage}_{kind}"].update(nll, (targets != PAD_ID).sum(1))
 
     def log_bleu(self, batch: dict) -> None:
-        hypotheses = ids_to_text(self.reconstruct(batch))
-        references = [[ref] for ref in ids_to_text(batch["tokens"][:, 1:])]
-        self.bleu.update(hypotheses, references)
-        self.log("test/bleu", self.bleu, on_epoch=True, batch_size=len(references))
+        outputs, sources = self.reconstruct(batch), batch["tokens"][:, 1:]
+        n = len(sources)
+        self.bleu.update(ids_to_text(outputs), [[ref] for ref in ids_to_text(sources)])
+        self.log("test/bleu", self.bleu, on_epoch=True, batch_size=n)
+        self.bleu_known.update(ids_to_text(outputs, unk_as="<unk:output>"),
+                               [[ref] for ref in ids_to_text(sources, unk_as="<unk:source>")])
+        self.log("test/bleu_known", self.bleu_known, on_epoch=True, batch_size=n)
 
     def log_likelihoods(self, stage: str) -> None:
         """`nll` and `ppl` from "nll"; `rec_ppl` from "rec", for what was updated."""

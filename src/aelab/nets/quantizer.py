@@ -39,9 +39,12 @@ class VectorQuantizer(nn.Module):
         n, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         codes = self.nearest(flat.detach().float())
+        # Look the vectors up in the codebook that chose them, before this batch's EMA update
+        # and restarts move it (as van den Oord et al. and Sonnet do): the decoder is trained
+        # on the vectors the codes meant, and the commitment pulls toward them.
+        quantised = self.lookup(codes.view(n, h, w)).to(z.dtype)
         if self.training:
             self._update(flat.detach().float(), codes)
-        quantised = self.lookup(codes.view(n, h, w)).to(z.dtype)
         commitment = self.commitment * F.mse_loss(z, quantised.detach())
         return z + (quantised - z).detach(), codes.view(n, h, w), commitment
 

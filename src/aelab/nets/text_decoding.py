@@ -20,7 +20,9 @@ def _select_state(state, index: torch.Tensor):
 
 
 def top_p_filter(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches top_p (nucleus sampling)."""
+    """Keep the smallest set of tokens whose probability reaches top_p (nucleus sampling).
+
+    `log_probs` must be normalised (log_softmax), temperature already applied."""
     if top_p >= 1.0:
         return log_probs
     sorted_lp, order = log_probs.sort(-1, descending=True)
@@ -41,7 +43,9 @@ def greedy_or_sample(decoder, z: torch.Tensor | None, n: int, max_len: int, samp
     for t in range(max_len):
         log_probs, state = decoder.step(token, state, z)
         if sample:
-            log_probs = top_p_filter(log_probs / temperature, top_p)
+            # Renormalise after the temperature: the nucleus is cut on the distribution that
+            # is actually sampled, p**(1/T) / sum p**(1/T), not on unnormalised p**(1/T).
+            log_probs = top_p_filter((log_probs / temperature).log_softmax(-1), top_p)
             token = torch.multinomial(log_probs.softmax(-1), 1, generator=generator).squeeze(1)
         else:
             token = log_probs.argmax(-1)
