@@ -132,7 +132,7 @@ def test_an_empty_split(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("override,says", [("model.depth=7", "model.depth=7 does not fit 32x32"),
-                                           ("model.latent_dim=0", "must be positive")])
+                                           ("model.latent_dim=0", "model.latent_dim=0 must be >= 1")])
 def test_sizes_that_cannot_work(override, says, capsys, tmp_path):
     code, output = run_entry("train", [*SMALL, override, f"hydra.run.dir={tmp_path}"], capsys)
     assert_clear(code, output, says)

@@ -124,8 +124,9 @@ def test_ptb_vocabulary_is_exactly_its_space_separated_tokens(tmp_path):
                                                    "validation": ["the N shares"],
                                                    "test": [long_test, "mr. <unk> did n't"]},
                                 column="sentence")
-    from tests.conftest import compose_config
     from hydra.utils import instantiate
+
+    from tests.conftest import compose_config
 
     cfg = compose_config(["data=ptb", f"data.path={folder}", "data.max_len=5",
                           f"paths.output_dir={tmp_path / 'run'}"])

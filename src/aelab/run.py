@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
+from aelab.options import check_options
 
 log = logging.getLogger(__name__)
 if logging.getLogger().handlers:
@@ -35,6 +36,7 @@ def check_config(cfg: DictConfig) -> None:
         example = " ".join(f"{key}=<value>" for key in missing)
         raise AelabError(f"required config values are not set: {', '.join(missing)}; "
                          f"give them on the command line: {example}")
+    check_options(cfg)
     check_modalities(cfg)
 
 

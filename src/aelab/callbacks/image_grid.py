@@ -3,6 +3,8 @@
 import lightning as L
 import torch
 
+from aelab.options import PositiveInt
+
 
 def make_grid(images: torch.Tensor, nrow: int, pad: int = 2) -> torch.Tensor:
     """(N, C, H, W) in [0, 1] -> one (3, rows*(H+pad)+pad, nrow*(W+pad)+pad) image."""
@@ -35,7 +37,7 @@ class ReconstructionGrid(L.Callback):
     With a corruption the rows are: corrupted input, model output, clean target.
     """
 
-    def __init__(self, num_images: int = 16, nrow: int = 8):
+    def __init__(self, num_images: PositiveInt = 16, nrow: PositiveInt = 8):
         self.num_images, self.nrow = num_images, nrow
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -56,7 +58,7 @@ class ReconstructionGrid(L.Callback):
 class SampleGrid(L.Callback):
     """Logs `num_images` new images from models that can sample (VAE, code prior)."""
 
-    def __init__(self, num_images: int = 32, nrow: int = 8, seed: int = 0):
+    def __init__(self, num_images: PositiveInt = 32, nrow: PositiveInt = 8, seed: int = 0):
         self.num_images, self.nrow, self.seed = num_images, nrow, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from aelab.errors import AelabError
+from aelab.options import PositiveInt
 
 
 class RngStateInCheckpoint(L.Callback):
@@ -49,7 +50,7 @@ class StopOnNonFiniteLoss(L.Callback):
     the first bad step is remembered on the device without a synchronisation.
     """
 
-    def __init__(self, check_every: int = 50):
+    def __init__(self, check_every: PositiveInt = 50):
         self.check_every = check_every
         self.first_bad: torch.Tensor | None = None
 

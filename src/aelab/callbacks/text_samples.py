@@ -6,10 +6,11 @@ import torch
 
 from aelab.callbacks.image_grid import tensorboard_writers
 from aelab.errors import AelabError
+from aelab.options import PositiveInt
 
 
 class TextSamples(L.Callback):
-    def __init__(self, num_sentences: int = 8, seed: int = 0):
+    def __init__(self, num_sentences: PositiveInt = 8, seed: int = 0):
         self.num_sentences, self.seed = num_sentences, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -6,10 +6,13 @@ names the trivial baseline logged beside the model's score (the corrupted input 
 or bicubic upsampling), so a result can be read against doing nothing clever.
 """
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
 from aelab.errors import AelabError
+from aelab.options import NonNegativeFloat, PositiveInt, Probability
 
 
 class Corruption:
@@ -33,7 +36,7 @@ def _check_probability(name: str, p: float) -> None:
 class GaussianNoise(Corruption):
     """Additive white noise of standard deviation `sigma`, clipped back to [0, 1]."""
 
-    def __init__(self, sigma: float = 0.3):
+    def __init__(self, sigma: NonNegativeFloat = 0.3):
         if sigma < 0:
             raise AelabError(f"corruption.sigma={sigma} must be >= 0")
         self.sigma = sigma
@@ -46,7 +49,7 @@ class GaussianNoise(Corruption):
 class SaltPepper(Corruption):
     """Each pixel (all channels together) becomes black or white with probability `p`."""
 
-    def __init__(self, p: float = 0.1):
+    def __init__(self, p: Probability = 0.1):
         _check_probability("p", p)
         self.p = p
 
@@ -61,7 +64,8 @@ class SaltPepper(Corruption):
 class Mask(Corruption):
     """Zero out a fraction `p` of the image: single pixels, or `block`-sized squares."""
 
-    def __init__(self, p: float = 0.25, mode: str = "pixels", block: int = 4):
+    def __init__(self, p: Probability = 0.25, mode: Literal["pixels", "blocks"] = "pixels",
+                 block: PositiveInt = 4):
         _check_probability("p", p)
         if mode not in ("pixels", "blocks"):
             raise AelabError(f"corruption.mode={mode} is not one of: pixels, blocks")
@@ -86,7 +90,7 @@ class Downsample(Corruption):
 
     baselines = ("psnr_input", "psnr_bicubic")
 
-    def __init__(self, factor: int = 2):
+    def __init__(self, factor: Literal[2, 3, 4, 8] = 2):
         if factor not in (2, 3, 4, 8):
             raise AelabError(f"corruption.factor={factor} must be 2, 3, 4 or 8")
         self.factor = factor

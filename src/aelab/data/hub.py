@@ -50,6 +50,11 @@ def load_splits(path: str | None, name: str | None = None) -> DatasetDict:
     return splits
 
 
+def first_split(splits: DatasetDict):
+    """The train split, or whichever comes first: where the columns are looked up."""
+    return splits["train"] if "train" in splits else next(iter(splits.values()))
+
+
 def find_column(features: dict, wanted: str | None, kind: str, option: str) -> str:
     """The column holding `kind` ('Image' or 'Value'), or the one named by `option`."""
     if wanted:
@@ -83,6 +88,9 @@ def standard_splits(splits: DatasetDict, val_size: float | int, seed: int,
         if found:
             out[role] = splits[found]
             continue
+        if len(train) < 3:
+            raise AelabError(f"the train split has {len(train)} row(s), too few to hold out a "
+                             f"{role} split from it; give more data or a {role} split of its own")
         n_hold = int(round(val_size * len(train))) if val_size < 1 else int(val_size)
         n_hold = max(1, min(n_hold, len(train) - 1))
         shuffled = train.shuffle(seed=seed + (role == "test"))

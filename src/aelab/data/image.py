@@ -11,6 +11,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -18,9 +19,10 @@ import torch
 from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.data.hub import find_column, first_split, load_splits, standard_splits
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.errors import AelabError
+from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt
 
 log = logging.getLogger(__name__)
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -155,11 +157,13 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     modality = "image"
 
     def __init__(self, path: str | None = None, name: str | None = None,
-                 image_column: str | None = None, image_size: int | list[int] | None = None,
-                 channels: int | None = None, val_size: float = 0.1, limit: int | None = None,
-                 batch_size: int = 128, num_workers: int = 0, seed: int = 0,
-                 cache_dir: str | None = None, on_bad_rows: str = "error", pin_memory: bool = False,
-                 on_device: bool | str = "auto"):
+                 image_column: str | None = None,
+                 image_size: PositiveInt | list[PositiveInt] | None = None,
+                 channels: Literal[1, 3, 4] | None = None, val_size: PositiveFloat = 0.1,
+                 limit: PositiveInt | None = None, batch_size: PositiveInt = 128,
+                 num_workers: NonNegativeInt = 0, seed: NonNegativeInt = 0,
+                 cache_dir: str | None = None, on_bad_rows: Literal["error", "skip"] = "error",
+                 pin_memory: bool = False, on_device: bool | Literal["auto"] = "auto"):
         super().__init__()
         if on_bad_rows not in ("error", "skip"):
             raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
@@ -181,10 +185,11 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     # -- loading ---------------------------------------------------------------------------
     def load_splits(self) -> dict[str, torch.Tensor]:
         """train / val / test as uint8 (N, C, H, W) tensors; subclasses make their own."""
-        datasets = standard_splits(load_splits(self.path, self.name), self.val_size, self.seed,
-                                   self.limit)
-        column = find_column(datasets["train"].features, self.image_column, "Image",
+        splits = load_splits(self.path, self.name)
+        # The column first: a folder without images fails here, named, not in the splitting.
+        column = find_column(first_split(splits).features, self.image_column, "Image",
                              "data.image_column")
+        datasets = standard_splits(splits, self.val_size, self.seed, self.limit)
         return {role: self._decode_cached(ds, column) for role, ds in datasets.items()}
 
     def _decode_cached(self, ds, column: str) -> torch.Tensor:

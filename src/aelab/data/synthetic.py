@@ -5,10 +5,13 @@ triangle) of random colour, size and position. It is easy enough to learn in sec
 varied enough that a broken model is obvious in the reconstruction grid.
 """
 
+from typing import Annotated
+
 import torch
 
 from aelab.data.image import ImageDataModule
 from aelab.errors import AelabError
+from aelab.options import PositiveInt, Range
 
 
 def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3) -> torch.Tensor:
@@ -37,8 +40,8 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3) -> t
 class ShapesDataModule(ImageDataModule):
     """Procedural shapes; train, val and test come from different seeds."""
 
-    def __init__(self, image_size: int = 32, num_train: int = 2000, num_val: int = 256,
-                 num_test: int = 256, **kwargs):
+    def __init__(self, image_size: Annotated[int, Range(ge=8)] = 32, num_train: PositiveInt = 2000,
+                 num_val: PositiveInt = 256, num_test: PositiveInt = 256, **kwargs):
         if not isinstance(image_size, int) or image_size < 8:
             raise AelabError(f"data.image_size={image_size} must be an integer >= 8 for shapes")
         kwargs.pop("path", None)  # nothing to load: the images are made here

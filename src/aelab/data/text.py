@@ -9,15 +9,17 @@ little compute goes into padding.
 import logging
 import re
 from pathlib import Path
+from typing import Annotated, Literal
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from aelab.data.hub import find_column, load_splits, standard_splits
+from aelab.data.hub import find_column, first_split, load_splits, standard_splits
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.data.toy_text import make_sentences
 from aelab.errors import AelabError
+from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt, Range
 
 log = logging.getLogger(__name__)
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -148,11 +150,13 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
 
     def __init__(self, path: str | None = None, name: str | None = None,
                  text_column: str | None = None, split_sentences: bool = False,
-                 drop_headings: bool = False, vocab_size: int | None = 10000, min_freq: int = 1,
-                 lowercase: bool = True, tokenizer: str = "words", max_len: int = 40,
-                 val_size: float = 0.05,
-                 limit: int | None = None, batch_size: int = 64, num_workers: int = 0,
-                 seed: int = 0, tokenizer_dir: str | None = None):
+                 drop_headings: bool = False,
+                 vocab_size: Annotated[int, Range(ge=len(SPECIALS) + 1)] | None = 10000,
+                 min_freq: PositiveInt = 1, lowercase: bool = True,
+                 tokenizer: Literal["words", "whitespace"] = "words", max_len: PositiveInt = 40,
+                 val_size: PositiveFloat = 0.05, limit: PositiveInt | None = None,
+                 batch_size: PositiveInt = 64, num_workers: NonNegativeInt = 0,
+                 seed: NonNegativeInt = 0, tokenizer_dir: str | None = None):
         super().__init__()
         if max_len < 1 or (vocab_size is not None and vocab_size <= len(SPECIALS)):
             raise AelabError("data.max_len must be >= 1 and data.vocab_size > 4 (or null: every word)")
@@ -171,8 +175,9 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
 
     def load_texts(self) -> dict[str, list[str]]:
         """train / val / test lists of sentences; toy_text makes its own."""
-        datasets = standard_splits(load_splits(self.path, self.name), self.val_size, self.seed)
-        column = find_column(datasets["train"].features, self.text_column, "Value",
+        splits = load_splits(self.path, self.name)
+        datasets = standard_splits(splits, self.val_size, self.seed)
+        column = find_column(first_split(splits).features, self.text_column, "Value",
                              "data.text_column")
         texts = {}
         for role, ds in datasets.items():
@@ -241,7 +246,8 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
 class ToyTextDataModule(TextDataModule):
     """Procedural sentences (see toy_text.py); train, val and test use different seeds."""
 
-    def __init__(self, num_train: int = 2000, num_val: int = 200, num_test: int = 200, **kwargs):
+    def __init__(self, num_train: PositiveInt = 2000, num_val: PositiveInt = 200,
+                 num_test: PositiveInt = 200, **kwargs):
         kwargs.pop("path", None)
         super().__init__(**kwargs)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}

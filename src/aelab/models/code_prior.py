@@ -21,6 +21,7 @@ from aelab.errors import AelabError
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.code_transformer import CodeTransformer
+from aelab.options import DropProbability, PositiveInt
 
 
 def load_vqvae(run_dir: str, image_shape: tuple[int, int, int]) -> L.LightningModule:
@@ -41,8 +42,9 @@ class CodePrior(StepsByStage, L.LightningModule):
     modality = "image"
 
     def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
-                 scheduler=None, monitor: str = "val/loss", depth: int = 4, width: int = 128,
-                 heads: int = 4, dropout: float = 0.1, latent_dim: int | None = None):
+                 scheduler=None, monitor: str = "val/loss", depth: PositiveInt = 4,
+                 width: PositiveInt = 128, heads: PositiveInt = 4,
+                 dropout: DropProbability = 0.1, latent_dim: int | None = None):
         super().__init__()
         if not vqvae_run:
             raise AelabError("model.vqvae_run is not set: give the run dir of a model=conv_vqvae run")

@@ -1,6 +1,7 @@
 """Deterministic image autoencoder: reconstruct the input, score MSE / PSNR / SSIM."""
 
 from collections.abc import Callable
+from typing import Literal
 
 import lightning as L
 import torch
@@ -12,6 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from aelab.data.corruption import Corruption
 from aelab.errors import AelabError
 from aelab.models.optim import configure
+from aelab.options import PositiveInt
 
 
 def image_metrics(prefix: str, ssim: bool = True) -> MetricCollection:
@@ -41,9 +43,10 @@ class ImageAutoencoder(L.LightningModule):
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, scheduler: Callable | None = None,
-                 latent_dim: int = 32, depth: int = 3, width: int = 32, loss: str = "mse",
-                 monitor: str = "val/loss", corruption: Corruption | None = None,
-                 compile: bool | str = False, channels_last: bool = False):
+                 latent_dim: PositiveInt = 32, depth: PositiveInt = 3, width: PositiveInt = 32,
+                 loss: Literal["mse", "bce"] = "mse", monitor: str = "val/loss",
+                 corruption: Corruption | None = None, compile: bool | str = False,
+                 channels_last: bool = False):
         super().__init__()
         if loss not in ("mse", "bce"):
             raise AelabError(f"model.loss={loss} is not one of: mse, bce")

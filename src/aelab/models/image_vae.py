@@ -10,6 +10,7 @@ importance-weighted bound (Burda et al., 2016) with `iw_samples` samples.
 """
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -18,8 +19,9 @@ from torchmetrics import MeanMetric
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.models.image_ae import ImageAutoencoder
-from aelab.models.kl_schedule import kl_penalty, kl_weight
+from aelab.models.kl_schedule import KLSchedule, kl_penalty, kl_weight
 from aelab.models.likelihood import discretized_gaussian_log_prob
+from aelab.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -35,10 +37,11 @@ def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> tor
 class ImageVAE(ImageAutoencoder):
     latent_outputs = 2
 
-    def __init__(self, *args, beta: float = 1.0, kl_schedule: str = "none",
-                 anneal_steps: int = 0, anneal_ratio: float = 0.5, free_bits: float = 0.0,
-                 free_nats: float = 0.0, decoder_variance: str = "learned", decoder_std: float = 0.1,
-                 iw_samples: int = 100, **kwargs):
+    def __init__(self, *args, beta: NonNegativeFloat = 1.0, kl_schedule: KLSchedule = "none",
+                 anneal_steps: NonNegativeInt = 0, anneal_ratio: Probability = 0.5,
+                 free_bits: NonNegativeFloat = 0.0, free_nats: NonNegativeFloat = 0.0,
+                 decoder_variance: Literal["learned", "fixed"] = "learned",
+                 decoder_std: PositiveFloat = 0.1, iw_samples: PositiveInt = 100, **kwargs):
         super().__init__(*args, **kwargs)
         if kl_schedule not in ("none", "linear", "cyclical"):
             raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: none, linear, cyclical")

@@ -1,6 +1,10 @@
 """KL weight over training: constant, linear warm-up, or cyclical (Fu et al., 2019)."""
 
+from typing import Literal
+
 import torch
+
+KLSchedule = Literal["none", "linear", "cyclical"]
 
 
 def kl_weight(step: int, beta: float, schedule: str, steps: int, ratio: float = 0.5) -> float:

@@ -20,6 +20,7 @@ say) are projected onto the same sphere.
 """
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,12 +28,14 @@ import torch.nn.functional as F
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.models.text_lm import TextModel, shift
+from aelab.options import NonNegativeFloat
 
 CODE_NORMS = ("sphere", "none")
 
 
 class TextAutoencoder(TextModel):
-    def __init__(self, *args, noise: dict | None = None, code_norm: str = "none", **kwargs):
+    def __init__(self, *args, noise: dict[str, NonNegativeFloat] | None = None,
+                 code_norm: Literal["sphere", "none"] = "none", **kwargs):
         super().__init__(*args, **kwargs)
         if code_norm not in CODE_NORMS:
             raise AelabError(f"model.code_norm={code_norm} is not one of: {', '.join(CODE_NORMS)}")

@@ -1,6 +1,8 @@
 """Text models' shared base, and `lstm_lm`: the LSTM language model every text
 autoencoder is measured against (a VAE should match or beat its perplexity)."""
 
+from typing import Literal
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,7 @@ from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
 from aelab.nets.text_decoding import beam_search, greedy_or_sample
+from aelab.options import DropProbability, PositiveInt
 
 
 def shift(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,10 +56,12 @@ class TextModel(StepsByStage, L.LightningModule):
     latent_outputs = 1
 
     def __init__(self, vocab_size: int, optimizer, scheduler=None, monitor: str = "val/loss",
-                 latent_dim: int = 32, depth: int = 1, width: int = 256, embed_dim: int = 256,
-                 dropout: float = 0.3, cell: str = "lstm", bidirectional: bool = False,
-                 tie_embeddings: bool = False, max_gen_len: int = 40, pool: str = "last",
-                 skip_latent: bool = False, skip_gate: bool = False):
+                 latent_dim: PositiveInt = 32, depth: PositiveInt = 1, width: PositiveInt = 256,
+                 embed_dim: PositiveInt = 256, dropout: DropProbability = 0.3,
+                 cell: Literal["lstm", "gru"] = "lstm", bidirectional: bool = False,
+                 tie_embeddings: bool = False, max_gen_len: PositiveInt = 40,
+                 pool: Literal["last", "last_max"] = "last", skip_latent: bool = False,
+                 skip_gate: bool = False):
         super().__init__()
         if depth < 1 or width < 1 or (self.has_latent and latent_dim < 1):
             raise AelabError("model.depth, model.width and model.latent_dim must be positive")
@@ -185,6 +190,9 @@ class LanguageModel(TextModel):
     """p(x) = prod_t p(w_t | w_<t): no encoder, no latent code."""
 
     has_latent = False
+
+    def __init__(self, *args, latent_dim: Literal[0] = 0, **kwargs):
+        super().__init__(*args, latent_dim=latent_dim, **kwargs)  # 0: the LM has no code
 
     def reconstruct(self, batch, **decoding):
         raise AelabError("lstm_lm has no encoder and cannot reconstruct; use lstm_ae or lstm_vae")

@@ -18,16 +18,18 @@ from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.metrics.text import mutual_information
 from aelab.models.image_vae import gaussian_kl, log_normal
-from aelab.models.kl_schedule import kl_penalty, kl_weight
+from aelab.models.kl_schedule import KLSchedule, kl_penalty, kl_weight
 from aelab.models.text_lm import TextModel, sentence_nll, shift
+from aelab.options import NonNegativeFloat, NonNegativeInt, PositiveInt, Probability
 
 
 class TextVAE(TextModel):
     latent_outputs = 2
 
-    def __init__(self, *args, beta: float = 1.0, kl_schedule: str = "linear",
-                 anneal_steps: int = 5000, anneal_ratio: float = 0.5, free_bits: float = 0.0,
-                 free_nats: float = 0.0, word_dropout: float = 0.3, iw_samples: int = 100, **kwargs):
+    def __init__(self, *args, beta: NonNegativeFloat = 1.0, kl_schedule: KLSchedule = "linear",
+                 anneal_steps: NonNegativeInt = 5000, anneal_ratio: Probability = 0.5,
+                 free_bits: NonNegativeFloat = 0.0, free_nats: NonNegativeFloat = 0.0,
+                 word_dropout: Probability = 0.3, iw_samples: PositiveInt = 100, **kwargs):
         super().__init__(*args, **kwargs)
         if kl_schedule not in ("none", "linear", "cyclical"):
             raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: none, linear, cyclical")

@@ -11,7 +11,8 @@ import math
 import torch
 from torch import nn
 
-from aelab.nets.layers import activation, norm2d
+from aelab.nets.layers import Activation, Norm, activation, norm2d
+from aelab.options import PositiveInt
 
 
 def stage_sizes(size: int, depth: int) -> list[int]:
@@ -86,9 +87,9 @@ class ConvDecoder(nn.Module):
 class ConvAutoencoder(nn.Module):
     """Conv encoder -> Linear to `latent_dim` -> Linear -> conv decoder -> sigmoid."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int = 32, depth: int = 3,
-                 width: int = 32, norm: str = "batch", activation: str = "silu",
-                 latent_outputs: int = 1):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
+                 depth: PositiveInt = 3, width: PositiveInt = 32, norm: Norm = "batch",
+                 activation: Activation = "silu", latent_outputs: int = 1):
         super().__init__()
         channels, height, width_px = image_shape
         if depth < 1 or latent_dim < 1 or width < 1:

@@ -1,9 +1,14 @@
 """Normalisation and activation layers picked by name from the config."""
 
+from typing import Literal
+
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
                "elu": nn.ELU, "tanh": nn.Tanh}
+# The choices as types, for the signatures that take them from the config (aelab.options).
+Activation = Literal["relu", "silu", "gelu", "leaky_relu", "elu", "tanh"]
+Norm = Literal["batch", "group", "none"]
 
 
 def activation(name: str) -> nn.Module:

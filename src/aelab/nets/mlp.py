@@ -5,7 +5,9 @@ import math
 import torch
 from torch import nn
 
+from aelab.nets.layers import Activation
 from aelab.nets.layers import activation as make_activation
+from aelab.options import NonNegativeInt, PositiveInt
 
 
 def mlp(sizes: list[int], act: str) -> nn.Sequential:
@@ -21,8 +23,9 @@ def mlp(sizes: list[int], act: str) -> nn.Sequential:
 class MLPAutoencoder(nn.Module):
     """`depth` hidden layers of `width` units on each side of a `latent_dim` code."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int = 32, depth: int = 2,
-                 width: int = 512, activation: str = "relu", latent_outputs: int = 1):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
+                 depth: NonNegativeInt = 2, width: PositiveInt = 512,
+                 activation: Activation = "relu", latent_outputs: int = 1):
         super().__init__()
         if depth < 0 or latent_dim < 1 or width < 1:
             raise ValueError("depth must be >= 0, latent_dim and width positive")

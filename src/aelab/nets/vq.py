@@ -4,18 +4,24 @@ The code grid has the encoder's output size (7x7 for 28 px at depth 2); every po
 holds one of `num_codes` codes, which a prior (`aelab.models.code_prior`) can model.
 """
 
+from typing import Annotated
+
 import torch
 from torch import nn
 
 from aelab.nets.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes
+from aelab.nets.layers import Activation, Norm
 from aelab.nets.quantizer import VectorQuantizer
+from aelab.options import NonNegativeFloat, PositiveInt, Range
 
 
 class ConvVQAutoencoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int = 32, depth: int = 2,
-                 width: int = 64, num_codes: int = 256, decay: float = 0.99,
-                 commitment: float = 0.25, restart_below: float = 0.5, norm: str = "batch",
-                 activation: str = "silu"):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
+                 depth: PositiveInt = 2, width: PositiveInt = 64,
+                 num_codes: Annotated[int, Range(ge=2)] = 256,
+                 decay: Annotated[float, Range(ge=0, lt=1)] = 0.99,
+                 commitment: NonNegativeFloat = 0.25, restart_below: NonNegativeFloat = 0.5,
+                 norm: Norm = "batch", activation: Activation = "silu"):
         super().__init__()
         channels, height, width_px = image_shape
         if depth < 1 or latent_dim < 1 or width < 1 or num_codes < 2:

@@ -1,0 +1,146 @@
+"""Every option is checked where it enters: types, ranges, choices, unknown keys, paths and
+file kinds each stop the run with one line naming the option, exit status 2, no traceback.
+
+The checks come from one place, the constructors' type hints (aelab.options), so the last
+tests make sure every option a yaml in conf/ sets is declared there."""
+
+import itertools
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from aelab.errors import AelabError
+from aelab.options import Range, check_options, check_value, constructor_hints
+from tests.conftest import CONF, compose_config, write_image_parquet
+from tests.test_bad_input import assert_clear, run_entry
+
+QUICK = ["trainer=debug", "threads=1"]
+
+
+@pytest.mark.parametrize("overrides,says", [
+    # types
+    (["model.latent_dim=abc"], "model.latent_dim=abc must be an integer"),
+    (["trainer.max_epochs=abc"], "trainer.max_epochs=abc must be an integer or null"),
+    (["optimizer.lr=fast"], "optimizer.lr=fast must be a number"),
+    (["seed=x"], "seed=x must be an integer"),
+    (["model=lstm_ae", "data=toy_text", "model.noise.drop=x"], "model.noise.drop=x must be a number"),
+    # ranges, ours and torch's own
+    (["data.batch_size=0"], "data.batch_size=0 must be >= 1"),
+    (["data.limit=0"], "data.limit=0 must be >= 1"),
+    (["model=conv_vae", "model.beta=-1"], "model.beta=-1 must be >= 0"),
+    (["corruption=salt_pepper", "corruption.p=1.5"], "corruption.p=1.5 must be <= 1"),
+    (["optimizer.lr=-0.1"], "Invalid learning rate: -0.1"),
+    (["optimizer=sgd", "optimizer.momentum=-1"], "Invalid momentum value: -1"),
+    # choices
+    (["model=lstm_ae", "data=toy_text", "model.pool=mean"], "model.pool=mean is not one of: last, last_max"),
+    (["model.net.norm=layer"], "model.net.norm=layer is not one of: batch, group, none"),
+    (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
+    (["monitor.mode=up"], "monitor.mode=up is not one of: min, max"),
+    # a key added with + that nothing takes
+    (["+model.dropout=0.1"], "model.dropout is not an option of aelab.models.image_ae.ImageAutoencoder"),
+])
+def test_a_bad_value_is_named_with_the_option(overrides, says, capsys, tmp_path):
+    code, output = run_entry("train", [*QUICK, *overrides, f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 2
+    assert_clear(code, output, says)
+    assert not (tmp_path / "checkpoints").exists()  # stopped before anything was built
+
+
+def test_a_file_that_is_not_a_checkpoint(capsys, tmp_path):
+    text = tmp_path / "notes.ckpt"
+    text.write_text("not a checkpoint\n")
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    for path, says in ((text, "not a file written by torch.save"), (tensor, "no state_dict"),
+                       (tmp_path, "is not a checkpoint file")):
+        code, output = run_entry("train", [*QUICK, f"ckpt_path={path}",
+                                           f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+        assert code == 2
+        assert_clear(code, output, says)
+
+
+def test_a_data_folder_with_no_images(capsys, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("no images here\n")
+    code, output = run_entry("train", [*QUICK, "data=images", f"data.path={folder}",
+                                       f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert code == 2
+    assert_clear(code, output, "has no image column")
+
+
+def test_a_train_split_too_small_to_hold_out_validation(capsys, tmp_path):
+    folder = write_image_parquet(tmp_path / "two", {"train": 2, "test": 2})
+    code, output = run_entry("train", [*QUICK, "data=images", f"data.path={folder}",
+                                       f"paths.cache_dir={tmp_path / 'cache'}",
+                                       f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert_clear(code, output, "the train split has 2 row(s)")
+
+
+def test_check_value_by_hand():
+    from typing import Annotated, Literal
+
+    check_value("a", 3, int)
+    check_value("a", 3, float)  # an integer is a number
+    check_value("a", None, int | None)
+    check_value("a", [16, 16], int | list[int])
+    for value, hint, says in ((True, int, "must be an integer"), ("3", int, "must be an integer"),
+                              (0.5, int, "must be an integer"), ([1, "x"], list[int], "a list"),
+                              ("c", Literal["a", "b"], "is not one of: a, b"),
+                              (0, Annotated[int, Range(ge=1)], "must be >= 1"),
+                              (1.0, Annotated[float, Range(lt=1)], "must be < 1")):
+        with pytest.raises(AelabError, match=says):
+            check_value("a", value, hint)
+
+
+def all_group_options() -> dict[str, list[str]]:
+    groups = {}
+    for group in ("model", "data", "corruption", "optimizer", "scheduler", "trainer", "logger",
+                  "callbacks"):
+        groups[group] = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    return groups
+
+
+def option_configs():
+    """One composed config per option of every group (with the model's own kind of data)."""
+    groups = all_group_options()
+    for group, options in groups.items():
+        for option in options:
+            extra = []
+            if group == "model" and option.startswith("lstm"):
+                extra = ["data=toy_text"]
+            if group == "model" and option == "code_prior":
+                extra = ["model.vqvae_run=somewhere"]
+            if group == "data" and option in ("ptb", "wikitext2", "yelp", "text", "toy_text"):
+                extra = ["model=lstm_ae"]
+            if group == "data" and option in ("images", "text"):
+                extra += ["data.path=somewhere"]
+            yield [f"{group}={option}", *extra]
+
+
+@pytest.mark.parametrize("overrides", list(option_configs()), ids=" ".join)
+def test_every_shipped_option_passes_its_own_checks(overrides):
+    check_options(compose_config(overrides))
+
+
+def test_every_option_our_yamls_set_is_declared_with_a_type():
+    """A new option in a yaml must be typed in its constructor, or nothing checks it."""
+    from hydra.utils import get_object
+
+    untyped = set()
+    for overrides in option_configs():
+        cfg = compose_config(overrides)
+        nodes = [(k, cfg[k]) for k in ("model", "data", "corruption")
+                 if OmegaConf.is_dict(cfg.get(k))]
+        nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
+        nodes += [(f"callbacks.{k}", v) for k, v in cfg.callbacks.items()]
+        for where, node in nodes:
+            if "_target_" not in node or not node._target_.startswith("aelab."):
+                continue
+            hints, _, _ = constructor_hints(get_object(node._target_))
+            for key in itertools.filterfalse(lambda k: str(k).startswith("_"), node.keys()):
+                value = node._get_node(key)
+                if not (OmegaConf.is_dict(value) and "_target_" in value) and key not in hints:
+                    untyped.add(f"{where}.{key}")
+    assert not untyped, sorted(untyped)
