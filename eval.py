@@ -14,7 +14,7 @@ def main(cfg: DictConfig) -> None:
     from aelab.run import evaluate
 
     with exit_on_user_error():
-        metrics = evaluate(cfg.run_dir, cfg.ckpt, cfg.accelerator)
+        metrics = evaluate(cfg.run_dir, cfg.ckpt, cfg.accelerator, cfg.trust_run_config)
     width = max(map(len, metrics))
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value:.6g}")

@@ -16,6 +16,7 @@ def main(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         path = generate(cfg.run_dir, cfg.task, ckpt=cfg.ckpt, accelerator=cfg.accelerator,
+                        trust_run_config=cfg.trust_run_config,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
                         temperature=cfg.temperature, decoding=cfg.decoding, top_p=cfg.top_p,
                         beam=cfg.beam)

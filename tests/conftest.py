@@ -10,6 +10,12 @@ from hydra import compose, initialize_config_dir
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+# Runs loaded by eval/generate cache decoded images in the configured cache, not in the
+# one their saved config names: keep that out of the home directory during tests.
+if "AELAB_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["AELAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="aelab-test-cache-")
 
 # Under pytest-xdist each core runs its own worker: one thread each, for the subprocesses
 # the tests start too, or the workers' thread pools fight over the cores.

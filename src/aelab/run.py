@@ -16,6 +16,7 @@ from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_options
+from aelab.saved_config import pin_paths, refuse_unknown_targets
 
 log = logging.getLogger(__name__)
 if logging.getLogger().handlers:
@@ -217,7 +218,9 @@ def best_checkpoint(run_dir: Path, which: str = "best") -> Path:
     return file
 
 
-def load_run_config(run_dir: Path) -> DictConfig:
+def load_run_config(run_dir: Path, trust: bool = False) -> DictConfig:
+    """The saved config of a finished run, safe to build: every `_target_` on the allowlist
+    (unless `trust`), writes pinned to the run dir and the configured cache (saved_config.py)."""
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.exists():
         raise AelabError(f"{run_dir} is not a training run dir: {config_file} is missing; "
@@ -227,6 +230,9 @@ def load_run_config(run_dir: Path) -> DictConfig:
     if lacking:
         raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "
                          f"{', '.join(lacking)}); pass run_dir=<the hydra.run.dir of a train.py run>")
+    if not trust:
+        refuse_unknown_targets(cfg, config_file)
+        pin_paths(cfg, run_dir)
     cfg.paths.output_dir = str(run_dir)  # the config points at its own run dir
     resolve_from_launch_dir(cfg, run_dir)
     return cfg
@@ -253,10 +259,10 @@ def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:
             OmegaConf.update(cfg, key, str(candidate.resolve()))
 
 
-def load_run(run_dir: str, ckpt: str = "best"):
+def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
     """(config, datamodule, model with the checkpoint's weights, checkpoint dict) of a run."""
     run = Path(run_dir).expanduser()
-    cfg = load_run_config(run)
+    cfg = load_run_config(run, trust_run_config)
     checkpoint = best_checkpoint(run, ckpt)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
@@ -266,10 +272,11 @@ def load_run(run_dir: str, ckpt: str = "best"):
     return cfg, datamodule, model, state
 
 
-def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None) -> dict:
+def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
+             trust_run_config: bool = False) -> dict:
     """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json."""
     run = Path(run_dir).expanduser()
-    cfg, datamodule, model, state = load_run(run_dir, ckpt)
+    cfg, datamodule, model, state = load_run(run_dir, ckpt, trust_run_config)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False)
@@ -287,7 +294,7 @@ def pick_device(accelerator: str | None) -> torch.device:
 
 
 def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
-             **options) -> Path:
+             trust_run_config: bool = False, **options) -> Path:
     """Run a generation task on a finished run; write generated/<task>.png; return its path."""
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
@@ -295,7 +302,7 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
     from aelab import generate_images, generate_text
 
     run = Path(run_dir).expanduser()
-    cfg, datamodule, model, _ = load_run(run_dir, ckpt)
+    cfg, datamodule, model, _ = load_run(run_dir, ckpt, trust_run_config)
     model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)

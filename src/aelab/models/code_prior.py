@@ -24,11 +24,12 @@ from aelab.nets.code_transformer import CodeTransformer
 from aelab.options import DropProbability, PositiveInt
 
 
-def load_vqvae(run_dir: str, image_shape: tuple[int, int, int]) -> L.LightningModule:
+def load_vqvae(run_dir: str, image_shape: tuple[int, int, int],
+               trust_run_config: bool = False) -> L.LightningModule:
     from aelab.run import best_checkpoint, instantiate_model, load_run_config
 
     run = Path(run_dir).expanduser()
-    cfg = load_run_config(run)
+    cfg = load_run_config(run, trust_run_config)
     if not cfg.model._target_.endswith("ImageVQVAE"):
         raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
                          "prior needs a model=conv_vqvae run")
@@ -44,11 +45,12 @@ class CodePrior(StepsByStage, L.LightningModule):
     def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
                  scheduler=None, monitor: str = "val/loss", depth: PositiveInt = 4,
                  width: PositiveInt = 128, heads: PositiveInt = 4,
-                 dropout: DropProbability = 0.1, latent_dim: int | None = None):
+                 dropout: DropProbability = 0.1, latent_dim: int | None = None,
+                 trust_run_config: bool = False):
         super().__init__()
         if not vqvae_run:
             raise AelabError("model.vqvae_run is not set: give the run dir of a model=conv_vqvae run")
-        self.vqvae = load_vqvae(vqvae_run, image_shape).requires_grad_(False).eval()
+        self.vqvae = load_vqvae(vqvae_run, image_shape, trust_run_config).requires_grad_(False).eval()
         grid = self.vqvae.net.grid_shape
         self.grid_shape = grid
         self.prior = CodeTransformer(self.vqvae.net.quantizer.num_codes, grid[0] * grid[1],
