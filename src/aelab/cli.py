@@ -1,5 +1,6 @@
 """Command-line checks Hydra leaves terse: an unknown key gets the valid keys listed."""
 
+import difflib
 import sys
 from pathlib import Path
 
@@ -37,11 +38,54 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
         # keys(), not `in node`: a required value (`???`, like data.path) is "not in" a
         # DictConfig, and it would be blamed for another override's unknown key.
         if not OmegaConf.is_dict(node) or last not in node.keys():
-            valid = sorted(node.keys()) if OmegaConf.is_dict(node) else []
-            where = f"'{parent}' has: {', '.join(map(str, valid))}" if valid else f"there is no '{parent}'"
-            return (f"unknown config key '{key}'; {where}. "
+            valid = sorted(map(str, node.keys())) if OmegaConf.is_dict(node) else []
+            if parent == "trainer":  # every lightning.Trainer argument is a valid key there
+                valid = sorted(set(valid) | trainer_arguments())
+            close = difflib.get_close_matches(last, valid, n=1)
+            hint = f" (did you mean {parent}.{close[0]}?)" if close else ""
+            where = f"'{parent}' has: {', '.join(valid)}" if valid else f"there is no '{parent}'"
+            return (f"unknown config key '{key}'{hint}; {where}. "
                     f"To add a new key on purpose, write +{override}")
     return None
+
+
+def trainer_arguments() -> set[str]:
+    """Every keyword `lightning.Trainer` takes (imported only when an override needs it)."""
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    return {p.name for p in inspect.signature(Trainer.__init__).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+
+
+def add_trainer_arguments(config_name: str, argv: list[str]) -> list[str]:
+    """`trainer.max_steps=1` works like the keys the trainer yaml lists: a `lightning.Trainer`
+    argument the composed trainer node lacks is added (`++trainer.max_steps=1`), so every
+    Trainer argument is settable as documented; a misspelled one stays unknown and is named."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    candidates = [i for i, a in enumerate(argv) if i > 0 and a.startswith("trainer.")
+                  and "=" in a and "." not in a.split("=", 1)[0].removeprefix("trainer.")]
+    if not candidates:
+        return argv
+    groups = [a for a in argv[1:] if "=" in a and not a.startswith(("-", "+", "~", "hydra"))
+              and "." not in a.split("=", 1)[0]]
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            trainer = compose(config_name=config_name, overrides=groups).get("trainer") or {}
+    except HydraException:
+        return argv  # a bad group option: Hydra says so in its own words
+    known, argv = None, list(argv)
+    for i in candidates:
+        key = argv[i].split("=", 1)[0].removeprefix("trainer.")
+        if key in trainer:
+            continue
+        known = trainer_arguments() if known is None else known
+        if key in known:
+            argv[i] = f"++{argv[i]}"
+    return argv
 
 
 def check_overrides(config_name: str) -> None:

@@ -1,11 +1,25 @@
-"""Hyperparameters and final metrics in TensorBoard's HPARAMS tab.
+"""TensorBoard as a researcher reads it: HPARAMS compare runs by what varies, and the CUSTOM
+SCALARS tab opens on the curves that matter for the model family.
 
-Lightning's default writes an `hp_metric` placeholder at the start; we instead write the
-flattened run config once the test metrics exist, so the tab compares runs by them.
+HPARAMS: Lightning's default writes an `hp_metric` placeholder and the whole config; we write,
+once the test metrics exist, the keys a researcher varies (every key set on the command line
+or swept, plus a short fixed list per modality) and, as metric columns, the family's test
+metrics and the monitored `best/` value. What is the same in every run stays in
+.hydra/config.yaml. In a sweep, settings fixed on the command line are left out too (they are
+the ones train.py adds to hydra.job.config.override_dirname.exclude_keys).
 """
 
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
+
+# Always in the table, so any two runs compare on the basics; group names (model, optimizer,
+# data, corruption) show the option chosen, e.g. `conv_ae`, `sgd`.
+FIXED = ("model", "model.latent_dim", "model.depth", "model.width", "optimizer", "optimizer.lr",
+         "data", "data.batch_size", "trainer.max_epochs", "seed")
+BY_MODALITY = {"image": ("corruption",), "text": ("model.embed_dim", "data.vocab_size")}
+# Never hyperparameters: where things go, and how the command line is run.
+NOT_HPARAMS = ("hydra", "paths", "callbacks", "logger", "sweep", "debug", "ckpt_path", "threads",
+               "trust_run_config")
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
@@ -22,15 +36,58 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def log_hparams(trainer: L.Trainer, config: dict, metrics: dict) -> None:
+def command_line_keys() -> tuple[list[str], dict[str, str]]:
+    """(keys set on the command line that vary, the config group choices) of this Hydra job;
+    ([], {}) outside a Hydra app. In a multirun the fixed settings are not among the keys."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra = HydraConfig.get()
+    except (ImportError, ValueError):
+        return [], {}
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in hydra.overrides.task if "=" in o]
+    if hydra.mode == RunMode.MULTIRUN:
+        fixed = set(hydra.job.config.override_dirname.exclude_keys or [])
+        keys = [k for k in keys if k not in fixed]
+    choices = {k: v for k, v in hydra.runtime.choices.items() if isinstance(v, str)}
+    return keys, choices
+
+
+def select_hparams(config: dict, modality: str | None, keys: list[str],
+                   choices: dict[str, str]) -> dict:
+    """The table's hyperparameter columns: the fixed list for the modality plus `keys`."""
+    flat = flatten(config)
+    wanted = [*FIXED, *BY_MODALITY.get(modality or "", ()), *keys]
+    params = {}
+    for key in dict.fromkeys(wanted):
+        if key.split(".", 1)[0] in NOT_HPARAMS:
+            continue
+        if isinstance(config.get(key), dict) or key in choices:  # a config group: its option
+            target = (config.get(key) or {}).get("_target_", "") if isinstance(
+                config.get(key), dict) else ""
+            value = choices.get(key) or target.rsplit(".", 1)[-1] or None
+            if value is not None:
+                params[key] = value
+        elif key in flat:
+            params[key] = flat[key]
+    return params
+
+
+def hparam_metrics(metrics: dict) -> dict:
+    """The metric columns: the model family's test metrics and the monitored best value."""
+    return {k: v for k, v in metrics.items()
+            if k.startswith(("test/", "best/")) and isinstance(v, float)}
+
+
+def log_hparams(trainer: L.Trainer, config: dict, metrics: dict, modality: str | None = None) -> None:
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
 
-    # Paths and callback settings only clutter the table.
-    params = {k: v for k, v in flatten(config).items()
-              if not k.startswith(("paths.", "callbacks.", "logger.", "hydra."))}
+    keys, choices = command_line_keys()
+    params = select_hparams(config, modality, keys, choices)
     # The metric values come from the scalars already logged under the same tags.
-    metric_tags = {k: v for k, v in metrics.items() if "/" in k and isinstance(v, float)}
+    metric_tags = hparam_metrics(metrics)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             # The logger's own writer is closed after fit/test; a second events file in

@@ -183,7 +183,7 @@ def train(cfg: DictConfig) -> float | None:
         metrics[f"best/{cfg.monitor.metric}"] = best_score
     if trainer.is_global_zero:  # under DDP every process has the same (synced) metrics
         write_metrics(output_dir / "metrics.json", metrics)
-        log_hparams(trainer, config, metrics)
+        log_hparams(trainer, config, metrics, getattr(model, "modality", None))
         log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
 

@@ -213,7 +213,7 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         if saved is not None:
             saved.parent.mkdir(parents=True, exist_ok=True)
             tokenizer.save(str(saved))
-        log.info("vocabulary: %d words (data.vocab_size=%d, data.min_freq=%d)",
+        log.info("vocabulary: %d words (data.vocab_size=%s, data.min_freq=%d)",
                  tokenizer.get_vocab_size(), self.vocab_size, self.min_freq)
         return tokenizer
 

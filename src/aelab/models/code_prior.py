@@ -41,6 +41,7 @@ def load_vqvae(run_dir: str, image_shape: tuple[int, int, int],
 
 class CodePrior(StepsByStage, L.LightningModule):
     modality = "image"
+    dashboard = {"code prior": {"loss (nats per code)": [r"^train/loss(_epoch)?$", r"^val/loss$"]}}
 
     def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
                  scheduler=None, monitor: str = "val/loss", depth: PositiveInt = 4,

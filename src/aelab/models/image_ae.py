@@ -40,6 +40,11 @@ class ImageAutoencoder(L.LightningModule):
 
     modality = "image"
     latent_outputs = 1  # a VAE's encoder returns mean and log-variance: 2
+    # CUSTOM SCALARS (callbacks/dashboard.py): tag regexes per chart.
+    dashboard = {"reconstruction": {
+        "loss": [r"^train/loss(_epoch)?$", r"^val/loss$"],
+        "PSNR (dB), with the trivial baselines": [r"^(train|val)/psnr(_input|_bicubic)?$"],
+        "SSIM": [r"^val/ssim$"]}}
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, scheduler: Callable | None = None,

@@ -36,6 +36,13 @@ def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> tor
 
 class ImageVAE(ImageAutoencoder):
     latent_outputs = 2
+    dashboard = {"VAE": {
+        "negative ELBO (nats per image)": [r"^train/loss$", r"^val/loss$"],
+        "KL (nats)": [r"^(train|val)/kl$"],
+        "KL weight": [r"^train/kl_weight$"],
+        "reconstruction (nats per image)": [r"^(train|val)/rec$"],
+        "PSNR of the posterior mean (dB)": [r"^val/psnr(_input|_bicubic)?$"],
+        "active units": [r"^test/active_units$"]}}
 
     def __init__(self, *args, beta: NonNegativeFloat = 1.0, kl_schedule: KLSchedule = "none",
                  anneal_steps: NonNegativeInt = 0, anneal_ratio: Probability = 0.5,

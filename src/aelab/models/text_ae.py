@@ -34,6 +34,12 @@ CODE_NORMS = ("sphere", "none")
 
 
 class TextAutoencoder(TextModel):
+    dashboard = {"sentence autoencoder": {
+        "loss (nats per token)": [r"^train/loss(_epoch)?$", r"^val/loss$"],
+        "reconstruction perplexity": [r"^(val|test)/rec_ppl$"],
+        "token accuracy": [r"^val/token_acc$"],
+        "BLEU of greedy reconstructions": [r"^test/bleu(_known)?$"]}}
+
     def __init__(self, *args, noise: dict[str, NonNegativeFloat] | None = None,
                  code_norm: Literal["sphere", "none"] = "none", **kwargs):
         super().__init__(*args, **kwargs)

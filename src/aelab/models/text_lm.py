@@ -190,6 +190,10 @@ class LanguageModel(TextModel):
     """p(x) = prod_t p(w_t | w_<t): no encoder, no latent code."""
 
     has_latent = False
+    dashboard = {"language model": {
+        "loss (nats per token)": [r"^train/loss(_epoch)?$", r"^val/loss$"],
+        "perplexity": [r"^(val|test)/ppl$"],
+        "token accuracy": [r"^val/token_acc$"]}}
 
     def __init__(self, *args, latent_dim: Literal[0] = 0, **kwargs):
         super().__init__(*args, latent_dim=latent_dim, **kwargs)  # 0: the LM has no code

@@ -25,6 +25,13 @@ from aelab.options import NonNegativeFloat, NonNegativeInt, PositiveInt, Probabi
 
 class TextVAE(TextModel):
     latent_outputs = 2
+    dashboard = {"sentence VAE": {
+        "negative ELBO (nats per sentence)": [r"^train/loss$", r"^val/loss$"],
+        "KL (nats)": [r"^(train|val)/kl$"],
+        "KL weight": [r"^train/kl_weight$"],
+        "perplexity (IW) and reconstruction perplexity": [r"^test/ppl$", r"^(val|test)/rec_ppl$"],
+        "active units, mutual information": [r"^test/(active_units|mi)$"],
+        "BLEU of greedy reconstructions": [r"^test/bleu(_known)?$"]}}
 
     def __init__(self, *args, beta: NonNegativeFloat = 1.0, kl_schedule: KLSchedule = "linear",
                  anneal_steps: NonNegativeInt = 5000, anneal_ratio: Probability = 0.5,

@@ -12,6 +12,11 @@ from aelab.models.image_ae import ImageAutoencoder
 
 
 class ImageVQVAE(ImageAutoencoder):
+    dashboard = {**ImageAutoencoder.dashboard, "codebook": {
+        "usage (fraction of codes)": [r"^val/codebook_usage$"],
+        "perplexity": [r"^val/codebook_perplexity$"],
+        "dead-code restarts": [r"^train/codebook_restarts$"],
+        "commitment loss": [r"^(train|val)/commitment(_epoch)?$"]}}
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)

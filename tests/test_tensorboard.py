@@ -1,0 +1,118 @@
+"""TensorBoard as a researcher reads it: the HPARAMS table of a sweep has the swept keys and
+the family's test metrics, every model family writes a CUSTOM SCALARS layout, and every
+lightning.Trainer argument can be set as trainer.<arg>=... ."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.plugins.custom_scalar import layout_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from tests.conftest import ROOT, train_run
+from tests.test_bad_input import run_entry
+from tests.test_sweeps import ENV, TINY
+
+
+def summaries(run_dir):
+    """Every summary value in the run's TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    for events in sorted((run_dir / "tensorboard").rglob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(events)).Load():
+            if isinstance(event, Event) and event.HasField("summary"):
+                yield from event.summary.value
+
+
+def hparams_table(run_dir) -> tuple[dict, list[str]]:
+    """(hyperparameters of the run's session, the metric columns of its experiment)."""
+    params, metrics = {}, []
+    for value in summaries(run_dir):
+        if value.metadata.plugin_data.plugin_name != "hparams":
+            continue
+        data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+        if data.HasField("session_start_info"):
+            params = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                      for k, v in data.session_start_info.hparams.items()}
+        if data.HasField("experiment"):
+            metrics = [m.name.tag for m in data.experiment.metric_infos]
+    return params, metrics
+
+
+def custom_scalars(run_dir) -> dict[str, dict[str, list[str]]]:
+    for value in summaries(run_dir):
+        if value.tag == "custom_scalars__config__":
+            layout = layout_pb2.Layout.FromString(value.tensor.string_val[0])
+            return {c.title: {chart.title: list(chart.multiline.tag) for chart in c.chart}
+                    for c in layout.category}
+    return {}
+
+
+def test_hparams_of_a_sweep_are_the_swept_keys_and_the_test_metrics(tmp_path):
+    tiny = [o for o in TINY if o != "logger=csv"]
+    done = subprocess.run([sys.executable, "train.py", "-m", *tiny, "logger=tensorboard",
+                           "model.latent_dim=4,8", "optimizer=adam,sgd", "data.image_size=16",
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                           f"paths.cache_dir={tmp_path / 'cache'}"],
+                          cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert len(jobs) == 4
+    seen = set()
+    for job in jobs:
+        params, metrics = hparams_table(job)
+        assert 0 < len(params) <= 15, params
+        assert {"model.latent_dim", "optimizer", "model", "seed"} <= set(params)
+        seen.add((params["model.latent_dim"], params["optimizer"]))
+        assert params["model"] == "conv_ae"
+        # Fixed on the command line, the same in every job: not a column.
+        assert not any(k.startswith(("data.num_", "trainer.limit", "paths.", "callbacks."))
+                       for k in params), params
+        assert {"test/psnr", "test/ssim", "best/val/loss"} <= set(metrics), metrics
+        assert not any(m.startswith(("train/", "val/", "time/")) for m in metrics), metrics
+        assert json.loads((job / "metrics.json").read_text())["test/psnr"] > 0
+    assert seen == {(4, "adam"), (4, "sgd"), (8, "adam"), (8, "sgd")}
+
+
+FAMILIES = {
+    "conv_ae": ([], "reconstruction"),
+    "conv_vae": ([], "VAE"),
+    "conv_vqvae": (["model.net.num_codes=8"], "codebook"),
+    "lstm_lm": (["data=toy_text"], "language model"),
+    "lstm_ae": (["data=toy_text"], "sentence autoencoder"),
+    "lstm_vae": (["data=toy_text", "model.iw_samples=2"], "sentence VAE"),
+}
+
+
+@pytest.mark.parametrize("model", list(FAMILIES))
+def test_every_model_family_writes_its_custom_scalars_layout(model, tmp_path):
+    extra, category = FAMILIES[model]
+    text = ["data.num_train=64", "data.num_val=16", "data.num_test=16", "model.embed_dim=8"
+            ] if "data=toy_text" in extra else []
+    text += ["model.latent_dim=4"] if model in ("lstm_ae", "lstm_vae") else []
+    train_run(tmp_path / model, f"model={model}", *extra, *text, "logger=tensorboard",
+              "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+              "trainer.limit_test_batches=1")
+    layout = custom_scalars(tmp_path / model)
+    assert category in layout and "time" in layout, layout
+    # The charts name tags the run really logged.
+    logged = {v.tag for v in summaries(tmp_path / model)}
+    import re
+
+    for title, tags in layout[category].items():
+        if not any(t.startswith("^test/") for t in tags):
+            assert any(re.search(t, tag) for t in tags for tag in logged), (title, tags)
+
+
+def test_any_trainer_argument_is_a_trainer_key(capsys, tmp_path):
+    code, output = run_entry("train", ["data.num_train=32", "data.num_val=16", "data.num_test=16",
+                                       "model.width=8", "threads=1", "trainer.max_steps=1",
+                                       "trainer.enable_progress_bar=false",
+                                       f"paths.cache_dir={tmp_path / 'cache'}",
+                                       f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert code == 0, output[-2000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 1
+    code, output = run_entry("train", ["trainer.max_stepz=1", f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 2 and "did you mean trainer.max_steps?" in output
