@@ -24,7 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write summary.csv / summary.md / plots")
     args = parser.parse_args(argv)
 
-    from aelab.compare import build_table, labelled_runs, markdown, plot_metric_by_key, write_outputs
+    from aelab.compare import (
+        build_table,
+        labelled_runs,
+        markdown,
+        plot_metric_by_key,
+        swept_columns,
+        write_outputs,
+    )
     from aelab.curves import default_curves, plot_curves
 
     missing = [d for d in args.dirs if not d.is_dir()]
@@ -39,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.dirs[0]
     write_outputs(out, header, table)
     metric = args.metrics[0] if args.metrics else next((h for h in header if "/" in h), None)
-    swept = [h for h in header[1:-1] if "/" not in h]
+    swept = swept_columns(header)
     for key in args.by or swept:  # default: one plot per swept key
         plot = plot_metric_by_key(out, header, table, metric, key) if metric else None
         if plot:

@@ -56,3 +56,47 @@ def test_learning_curves_take_the_latest_file_for_a_repeated_step(tmp_path):
 def test_compare_says_when_there_are_no_runs(tmp_path, capsys):
     assert compare_main([str(tmp_path)]) == 2
     assert "no runs" in capsys.readouterr().err
+
+
+def fake_run(folder, config: dict, metrics: dict | None):
+    """A run folder as train.py leaves it, with given config values and metrics."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(config))
+    if metrics is not None:
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_runs_that_differ_only_in_seed_are_one_cell_with_a_confidence_interval(tmp_path, capsys):
+    import math
+
+    from scipy import stats
+
+    values = {(16, 0): 18.0, (16, 1): 18.2, (16, 2): 18.1,     # far below the best
+              (32, 0): 19.30, (32, 1): 19.45, (32, 2): 19.40,  # best
+              (64, 0): 19.25, (64, 1): 19.50, (64, 2): 19.35}  # as good, within noise
+    for (latent, seed), psnr in values.items():
+        fake_run(tmp_path / f"latent{latent}_seed{seed}", {"seed": seed, "model": {
+            "latent_dim": latent}}, {"test/psnr": psnr})
+    fake_run(tmp_path / "latent64_seed3", {"seed": 3, "model": {"latent_dim": 64}}, None)
+    capsys.readouterr()
+    assert compare_main([str(tmp_path), "--metric", "test/psnr"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == ("| run | model.latent_dim | test/psnr | test/psnr ci95 | "
+                                       "test/psnr sd | seeds | vs best | status |")
+    with open(tmp_path / "summary.csv") as f:
+        rows = {int(r["model.latent_dim"]): r for r in csv.DictReader(f)}
+    best = [19.30, 19.45, 19.40]
+    assert float(rows[32]["test/psnr"]) == sum(best) / 3
+    sd = stats.tstd(best)
+    assert math.isclose(float(rows[32]["test/psnr sd"]), sd)
+    assert math.isclose(float(rows[32]["test/psnr ci95"]), stats.t.ppf(0.975, 2) * sd / math.sqrt(3))
+    assert rows[32]["vs best"] == "best"
+    assert rows[64]["vs best"].startswith("~ best (p=")  # not distinguishable
+    assert rows[16]["vs best"].startswith("p=") and float(rows[16]["vs best"][2:]) < 0.05
+    assert rows[64]["seeds"] == "0,1,2,3" and rows[64]["status"] == "3 of 4 done"
+    assert list(rows) == [32, 64, 16]  # sorted by the mean, best first
+    assert (tmp_path / "test_psnr_by_model.latent_dim.png").stat().st_size > 1000

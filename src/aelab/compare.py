@@ -100,8 +100,19 @@ def higher_is_better(metric: str) -> bool:
     return any(word in metric.rsplit("/", 1)[-1] for word in HIGHER_IS_BETTER)
 
 
+# Columns of a table over seeds that are neither swept keys nor metrics.
+STAT_COLUMNS = ("seeds", "vs best")
+
+
+def swept_columns(header: list[str]) -> list[str]:
+    """The swept-key columns of a table (metrics have a '/', like test/psnr)."""
+    return [h for h in header[1:-1] if "/" not in h and h not in STAT_COLUMNS]
+
+
 def build_table(roots: list[Path], metrics: list[str] | None = None,
                 sort_by: str | None = None) -> tuple[list[str], list[list]]:
+    """One row per run; or, when the runs differ in `seed`, one row per cell of runs that
+    differ only in it (mean, 95% CI, standard deviation, the test against the best cell)."""
     rows = [read_run(run) for run in find_runs(roots)]
     if not rows:
         return [], []
@@ -110,6 +121,8 @@ def build_table(roots: list[Path], metrics: list[str] | None = None,
         metrics = sorted({k for row in rows for k in row["metrics"] if k.startswith("test/")})
         metrics += [m for m in ("time/mean_epoch_s",) if any(m in r["metrics"] for r in rows)]
     sort_by = sort_by or (metrics[0] if metrics else None)
+    if "seed" in swept:
+        return seed_table(rows, [k for k in swept if k != "seed"], metrics, sort_by)
     if sort_by:
         sign = -1 if higher_is_better(sort_by) else 1
         rows.sort(key=lambda r: (r["metrics"].get(sort_by) is None,
@@ -122,6 +135,50 @@ def build_table(roots: list[Path], metrics: list[str] | None = None,
         name = str(row["run"].relative_to(common)) if inside else str(row["run"])
         table.append([name, *(config_value(row, k) for k in swept),
                       *(row["metrics"].get(m) for m in metrics), row["status"]])
+    return header, table
+
+
+def seed_table(rows: list[dict], swept: list[str], metrics: list[str],
+               sort_by: str | None) -> tuple[list[str], list[list]]:
+    """Rows grouped into cells by their swept values other than `seed`. Per metric three
+    columns: the mean over seeds, `<metric> ci95` (half width of the 95% Student-t
+    interval) and `<metric> sd`; then the number of seeds and, for the sorting metric, how
+    the cell compares with the best one (Welch's t-test, see aelab.seeds)."""
+    from aelab.seeds import Cell, mark_against_best
+
+    cells: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = tuple(json.dumps(config_value(row, k), default=str) for k in swept)
+        cells.setdefault(key, []).append(row)
+    stats = {key: {m: Cell([r["metrics"][m] for r in members
+                            if isinstance(r["metrics"].get(m), int | float)]) for m in metrics}
+             for key, members in cells.items()}
+    order = list(cells)
+    if sort_by in metrics:
+        sign = -1 if higher_is_better(sort_by) else 1
+        order.sort(key=lambda k: (not stats[k][sort_by].n, sign * (
+            stats[k][sort_by].mean if stats[k][sort_by].n else 0)))
+    marks = dict(zip(order, mark_against_best([stats[k][sort_by] for k in order],
+                                              higher_is_better(sort_by)), strict=True)
+                 ) if sort_by in metrics else {}
+    header = ["run", *swept]
+    for m in metrics:
+        header += [m, f"{m} ci95", f"{m} sd"]
+    header += ["seeds", "vs best", "status"]
+    table = []
+    for key in order:
+        members = cells[key]
+        first = members[0]
+        label = ",".join(f"{k}={fmt(config_value(first, k))}" for k in swept) or "all"
+        values = []
+        for m in metrics:
+            cell = stats[key][m]
+            values += [cell.mean if cell.n else None, cell.ci_half_width, cell.std]
+        done = sum(r["status"] == "done" for r in members)
+        status = "done" if done == len(members) else f"{done} of {len(members)} done"
+        seeds = ",".join(sorted(str(config_value(r, "seed")) for r in members))
+        table.append([label, *(config_value(first, k) for k in swept), *values, seeds,
+                      marks.get(key, ""), status])
     return header, table
 
 
@@ -174,22 +231,29 @@ def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metr
     if metric not in header or by not in header:
         return None
     col_metric, col_by = header.index(metric), header.index(by)
-    others = [i for i, name in enumerate(header[1:-1], 1)
-              if i not in (col_metric, col_by) and "/" not in name]
+    # Over seeds: the mean with its 95% interval as an error bar.
+    col_ci = header.index(f"{metric} ci95") if f"{metric} ci95" in header else None
+    others = [header.index(k) for k in swept_columns(header) if header.index(k) != col_by]
     lines: dict[str, list] = {}
     for row in table:
         if row[col_metric] is None:
             continue
         label = ", ".join(f"{header[i]}={row[i]}" for i in others) or metric
-        lines.setdefault(label, []).append((row[col_by], row[col_metric]))
+        error = (row[col_ci] or 0.0) if col_ci is not None else None
+        lines.setdefault(label, []).append((row[col_by], row[col_metric], error))
     if not lines:
         return None
     fig, ax = new_axes((6, 4), len(lines))
     for label, points in sorted(lines.items()):
         points.sort(key=lambda p: (str(type(p[0])), p[0]))
-        ax.plot([str(x) for x, _ in points], [y for _, y in points], marker="o", label=label)
+        xs, ys = [str(x) for x, _, _ in points], [y for _, y, _ in points]
+        if col_ci is not None:
+            ax.errorbar(xs, ys, yerr=[e for _, _, e in points], marker="o", capsize=3, label=label)
+        else:
+            ax.plot(xs, ys, marker="o", label=label)
     path = out_dir / f"{metric.replace('/', '_')}_by_{by.replace('/', '_')}.png"
-    return save_plot(fig, ax, path, by, metric, legend_size=7 if len(lines) > 1 else None)
+    ylabel = f"{metric} (mean, 95% CI over seeds)" if col_ci is not None else metric
+    return save_plot(fig, ax, path, by, ylabel, legend_size=7 if len(lines) > 1 else None)
 
 
 def new_axes(size: tuple[float, float], lines: int = 1):
