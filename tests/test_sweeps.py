@@ -79,7 +79,7 @@ def test_grid_preset_sweeps_a_text_model_and_names_jobs_by_swept_keys(tmp_path, 
     assert table.count("| done |") == 4
 
 
-@needs("hydra_plugins.hydra_optuna_sweeper")
+@needs("optuna")
 def test_optuna_preset_optimises_the_returned_metric(tmp_path):
     sweep = multirun(tmp_path, "sweep=optuna_latent_lr", "hydra.sweeper.n_trials=3")
     assert len(jobs(sweep)) == 3

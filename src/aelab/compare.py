@@ -64,7 +64,8 @@ def read_run(run: Path) -> dict:
     """Config, metrics and status ('done', 'failed: reason', 'running or killed')."""
     metrics_file, failure_file = run / "metrics.json", run / "failure.txt"
     if metrics_file.exists():
-        metrics, status = json.loads(metrics_file.read_text()), "done"
+        metrics = json.loads(metrics_file.read_text())
+        status = "pruned" if metrics.get("pruned") else "done"
     elif failure_file.exists():
         metrics, status = {}, "failed: " + failure_file.read_text().strip().splitlines()[0]
     else:

@@ -19,7 +19,7 @@ FIXED = ("model", "model.latent_dim", "model.depth", "model.width", "optimizer",
 BY_MODALITY = {"image": ("corruption",), "text": ("model.embed_dim", "data.vocab_size")}
 # Never hyperparameters: where things go, and how the command line is run.
 NOT_HPARAMS = ("hydra", "paths", "callbacks", "logger", "sweep", "debug", "ckpt_path", "threads",
-               "trust_run_config")
+               "trust_run_config", "optuna")
 
 
 def flatten(config: dict, prefix: str = "") -> dict:

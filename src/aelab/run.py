@@ -16,6 +16,7 @@ from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_options
+from aelab.optuna_sweeper import PRUNED
 from aelab.saved_config import pin_paths, refuse_unknown_targets
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def write_metrics(path: Path, metrics: dict) -> None:
     tmp.replace(path)
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig) -> float | str | None:
     """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
@@ -168,10 +169,24 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     config = plain_config(cfg)
-    trainer = build_trainer(cfg, [ConfigInCheckpoint(config)])
+    extra = [ConfigInCheckpoint(config)]
+    pruning = None
+    if cfg.get("optuna"):  # a trial of the Optuna sweeper: report each epoch, maybe stop
+        from aelab.callbacks.optuna_pruning import OptunaPruning
+
+        pruning = OptunaPruning(cfg.optuna, cfg.monitor.metric)
+        extra.append(pruning)
+    trainer = build_trainer(cfg, extra)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
+    if pruning is not None and pruning.pruned_at is not None:
+        # Pruned: recorded as such (not a failure), not tested, and the sweeper told so.
+        metrics.update(pruned=1.0, epoch=pruning.pruned_at, global_step=trainer.global_step)
+        if trainer.is_global_zero:
+            write_metrics(output_dir / "metrics.json", metrics)
+        log.info("pruned by the Optuna study after epoch %d", pruning.pruned_at)
+        return PRUNED
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None,
