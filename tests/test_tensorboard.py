@@ -26,9 +26,10 @@ def summaries(run_dir):
                 yield from event.summary.value
 
 
-def hparams_table(run_dir) -> tuple[dict, list[str]]:
-    """(hyperparameters of the run's session, the metric columns of its experiment)."""
-    params, metrics = {}, []
+def hparams_table(run_dir) -> tuple[dict, list[str], set[str]]:
+    """(hyperparameters of the run's session, the metric columns of its experiment, the
+    hyperparameters flagged as varying)."""
+    params, metrics, differs = {}, [], set()
     for value in summaries(run_dir):
         if value.metadata.plugin_data.plugin_name != "hparams":
             continue
@@ -38,7 +39,8 @@ def hparams_table(run_dir) -> tuple[dict, list[str]]:
                       for k, v in data.session_start_info.hparams.items()}
         if data.HasField("experiment"):
             metrics = [m.name.tag for m in data.experiment.metric_infos]
-    return params, metrics
+            differs = {h.name for h in data.experiment.hparam_infos if h.differs}
+    return params, metrics, differs
 
 
 def custom_scalars(run_dir) -> dict[str, dict[str, list[str]]]:
@@ -62,7 +64,9 @@ def test_hparams_of_a_sweep_are_the_swept_keys_and_the_test_metrics(tmp_path):
     assert len(jobs) == 4
     seen = set()
     for job in jobs:
-        params, metrics = hparams_table(job)
+        params, metrics, differs = hparams_table(job)
+        # What TensorBoard sorts first: the swept keys.
+        assert differs == {"model.latent_dim", "optimizer"}, differs
         assert 0 < len(params) <= 15, params
         assert {"model.latent_dim", "optimizer", "model", "seed"} <= set(params)
         seen.add((params["model.latent_dim"], params["optimizer"]))

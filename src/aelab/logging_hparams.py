@@ -80,6 +80,20 @@ def hparam_metrics(metrics: dict) -> dict:
             if k.startswith(("test/", "best/")) and isinstance(v, float)}
 
 
+def mark_varied(experiment, varied: list[str]):
+    """Flag the varied keys as `differs` in the experiment summary: TensorBoard sorts the
+    HPARAMS columns by that flag, then by name, and shows the first ones, so the swept keys
+    come first instead of whatever sorts first alphabetically."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    value = experiment.value[0]
+    data = HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in varied
+    value.metadata.plugin_data.content = data.SerializeToString()
+    return experiment
+
+
 def log_hparams(trainer: L.Trainer, config: dict, metrics: dict, modality: str | None = None) -> None:
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams
@@ -93,7 +107,8 @@ def log_hparams(trainer: L.Trainer, config: dict, metrics: dict, modality: str |
             # The logger's own writer is closed after fit/test; a second events file in
             # the same folder is read by TensorBoard as the same run.
             with SummaryWriter(logger.log_dir) as writer:
-                for summary in hparams(params, metric_tags):
+                experiment, start, end = hparams(params, metric_tags)
+                for summary in (mark_varied(experiment, keys), start, end):
                     writer.file_writer.add_summary(summary)
                 for tag, value in metric_tags.items():
                     if tag.startswith("best/"):  # not logged as a scalar during the run
