@@ -2,6 +2,8 @@
 # Reproduces experiments/latent_depth_optimizer/README.md. Run from the repository root.
 #   bash experiments/latent_depth_optimizer/run.sh image   # the 12-job Fashion-MNIST grid
 #   bash experiments/latent_depth_optimizer/run.sh text    # lstm_vae latent x optimizer on WordNet
+#   bash experiments/latent_depth_optimizer/run.sh seeds   # the image grid with 3 seeds per cell
+#   bash experiments/latent_depth_optimizer/run.sh optuna  # one Optuna study, two workers, pruning
 # Both run 2 jobs at a time with the joblib launcher (one CPU thread each on a 2-core machine).
 set -euo pipefail
 SHARED=${SHARED:-../shared/datasets}
@@ -26,6 +28,35 @@ text() {
     model.latent_dim=16,64 optimizer=adam,sgd hydra.sweep.dir="$OUT/text"
   python compare.py "$OUT/text" --metric test/ppl --metric test/kl --metric test/active_units \
     --by model.latent_dim --curve val/loss --curve val/kl
+}
+
+seeds() {
+  # The image grid again with 3 seeds per cell (36 jobs): which single-seed findings survive.
+  python train.py -m sweep=latent_depth_optimizer seed=0,1,2 hydra/launcher=joblib \
+    hydra.launcher.n_jobs=2 model=conv_ae data=fashion_mnist data.path="$SHARED/fashion_mnist" \
+    data.limit=20000 trainer.max_epochs=2 trainer.enable_progress_bar=false \
+    hydra.sweep.dir="$OUT/image_seeds"
+  python compare.py "$OUT/image_seeds" --metric test/psnr --metric test/ssim --by model.latent_dim \
+    --out experiments/latent_depth_optimizer/image_seeds
+}
+
+optuna() {
+  # One Optuna study (latent size, width, learning rate; TPE) run by two workers at once into
+  # one SQLite file, with median pruning; each worker its own sampler seed, or both would
+  # propose the same first trials. The same budget per trial as the grid, 3 epochs.
+  local storage="sqlite:///$(pwd)/$OUT/optuna/study.db"
+  for worker in 1 2; do
+    python train.py -m sweep=optuna_latent_lr hydra.sweeper.storage="$storage" \
+      hydra.sweeper.n_trials=6 hydra.sweeper.sampler.seed=$worker hydra.sweeper.pruner.name=median \
+      hydra.sweeper.pruner.n_startup_trials=3 hydra.sweeper.pruner.n_warmup_steps=1 \
+      model=conv_ae data=fashion_mnist data.path="$SHARED/fashion_mnist" data.limit=20000 \
+      trainer.max_epochs=3 threads=1 trainer.enable_progress_bar=false \
+      hydra.sweep.dir="$OUT/optuna" > "$OUT/optuna_worker$worker.log" 2>&1 &
+  done
+  wait
+  python experiments/latent_depth_optimizer/optuna_summary.py "$OUT/optuna" --storage "$storage"
+  python compare.py "$OUT/optuna" --metric best/val/loss --metric test/psnr \
+    --out experiments/latent_depth_optimizer/optuna
 }
 
 for part in "${@:-image text}"; do
