@@ -77,7 +77,8 @@ def _describe(hint) -> str:
 
 def _matches(value, hint) -> tuple[bool, str | None]:
     """(does `value` have the type of `hint`, a range problem if it does but is out of range).
-    Hints that cannot be checked on config values (callables, tensors, classes) accept."""
+    A hint no config value can have (a Tensor) rejects numbers and strings; one that cannot
+    be checked on plain data (a callable, a TypeVar) accepts."""
     if hint is Any or hint is inspect.Parameter.empty:
         return True, None
     origin, args = typing.get_origin(hint), typing.get_args(hint)
