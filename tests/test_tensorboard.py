@@ -87,6 +87,7 @@ FAMILIES = {
     "lstm_lm": (["data=toy_text"], "language model"),
     "lstm_ae": (["data=toy_text"], "sentence autoencoder"),
     "lstm_vae": (["data=toy_text", "model.iw_samples=2"], "sentence VAE"),
+    "code_prior": ([], "code prior"),  # on a VQ-VAE run made first, in the test
 }
 
 
@@ -96,6 +97,10 @@ def test_every_model_family_writes_its_custom_scalars_layout(model, tmp_path):
     text = ["data.num_train=64", "data.num_val=16", "data.num_test=16", "model.embed_dim=8"
             ] if "data=toy_text" in extra else []
     text += ["model.latent_dim=4"] if model in ("lstm_ae", "lstm_vae") else []
+    if model == "code_prior":
+        train_run(tmp_path / "vq", "model=conv_vqvae", "model.net.num_codes=8",
+                  "trainer.limit_train_batches=1")
+        extra = [f"model.vqvae_run={tmp_path / 'vq'}"]
     train_run(tmp_path / model, f"model={model}", *extra, *text, "logger=tensorboard",
               "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
               "trainer.limit_test_batches=1")
