@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 log = logging.getLogger(__name__)
 HIGHER_IS_BETTER = ("psnr", "ssim", "bleu", "acc", "usage", "active_units", "mi", "perplexity_codes")
 IGNORED_KEYS = ("paths.", "hydra.", "callbacks.", "logger.", "trainer.enable_progress_bar",
-                "trainer.default_root_dir", "ckpt_path")
+                "trainer.default_root_dir", "ckpt_path", "optuna.")  # optuna: the trial's address
 
 
 GROUP_PREFIX = "choice:"  # config-group choices sit beside the config keys under this prefix

@@ -24,11 +24,13 @@ class OptunaPruning(L.Callback):
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         epoch = trainer.current_epoch
+        # After the last epoch there is nothing left to save: report, and let it finish
+        # (and be tested) as a complete trial.
+        last = trainer.max_epochs is not None and epoch + 1 >= trainer.max_epochs
+        prune = False
         if trainer.is_global_zero:
             self.trial.report(float(trainer.callback_metrics[self.monitor]), step=epoch)
-            prune = self.trial.should_prune()
-        else:
-            prune = False
+            prune = not last and self.trial.should_prune()
         # Every process stops together under DDP.
         if trainer.strategy.reduce_boolean_decision(prune, all=False):
             self.pruned_at = epoch
