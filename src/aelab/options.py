@@ -68,7 +68,7 @@ def _describe(hint) -> str:
             isinstance(a, type) and a.__module__ != "builtins" and not issubclass(a, PurePath))]
         return " or ".join(dict.fromkeys(_describe(a) for a in plain or typing.get_args(hint)))
     if origin in (dict, Mapping):
-        return f"a mapping of {_describe(typing.get_args(hint)[1])}s" if typing.get_args(
+        return f"a mapping to {_describe(typing.get_args(hint)[1])}" if typing.get_args(
             hint) else "a mapping"
     if origin is Literal:
         return "one of: " + ", ".join(map(str, typing.get_args(hint)))
