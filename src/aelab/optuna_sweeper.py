@@ -2,9 +2,9 @@
 
     python train.py -m sweep=optuna_latent_lr hydra.sweeper.storage=sqlite:///study.db
 
-Why our own: hydra-optuna-sweeper (the last release, 1.2, of 2022) requires optuna<3, whose
-database storage fails with the SQLAlchemy 2 that comes with it, so a study could not
-outlive one process. This one is ~200 lines over Optuna's stable ask/tell API and works with
+Why our own: hydra-optuna-sweeper (its latest release, 1.3.0) requires optuna<3, whose
+database storage fails with the SQLAlchemy 2 that pip installs beside it, so a study could
+not outlive one process. This one is ~200 lines over Optuna's stable ask/tell API and works with
 any Hydra launcher (basic, joblib, submitit for SLURM).
 
 - **One study, many workers.** The study lives in `storage`: a SQLite file (one machine;
