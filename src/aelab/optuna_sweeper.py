@@ -4,7 +4,7 @@
 
 Why our own: hydra-optuna-sweeper (its latest release, 1.3.0) requires optuna<3, whose
 database storage fails with the SQLAlchemy 2 that pip installs beside it, so a study could
-not outlive one process. This one is ~200 lines over Optuna's stable ask/tell API and works with
+not outlive one process. This one is one file over Optuna's stable ask/tell API and works with
 any Hydra launcher (basic, joblib, submitit for SLURM).
 
 - **One study, many workers.** The study lives in `storage`: a SQLite file (one machine;
