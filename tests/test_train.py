@@ -93,3 +93,14 @@ def test_models_train_on_images_of_any_size(make_cfg, model, size):
 def test_schedulers_and_optimizers_run(make_cfg):
     for extra in (["scheduler=cosine", "optimizer=sgd"], ["scheduler=plateau", "optimizer=adamw"]):
         assert train(make_cfg(*extra, "logger=csv")) > 0
+
+
+def test_startup_of_a_later_job_in_the_same_process_counts_from_its_own_start():
+    import time
+
+    from aelab.callbacks import timing
+
+    timing.run_started()
+    timing.run_started()  # a second job in this process (a sweep under the basic launcher)
+    time.sleep(0.05)
+    assert 0.05 <= timing.startup_seconds() < 5

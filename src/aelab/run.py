@@ -157,6 +157,9 @@ def write_metrics(path: Path, metrics: dict) -> None:
 
 def train(cfg: DictConfig) -> float | str | None:
     """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
+    from aelab.callbacks.timing import run_started
+
+    run_started()
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     done = finished_metrics(cfg)

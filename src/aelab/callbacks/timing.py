@@ -3,7 +3,8 @@
 `time/epoch_s` is the latest training epoch, `time/mean_epoch_s` the mean over the run so
 far (kept across resumes); validation is not included. `time/startup_s` is the seconds from
 the launch of the process to the first training batch (imports, config, data, model), so
-slow startup shows in every run's metrics.json.
+slow startup shows in every run's metrics.json; for a later job of a sweep that shares the
+process, from that job's start.
 """
 
 import os
@@ -24,6 +25,25 @@ def seconds_since_process_start() -> float | None:
         return None
 
 
+_runs_in_process = 0
+_run_started: float | None = None
+
+
+def run_started() -> None:
+    """Called as a run starts. Jobs of a sweep under the basic launcher share one process: from
+    the second on, start-up counts from the job's own start, not from the process launch
+    (which would add every earlier job's time)."""
+    global _runs_in_process, _run_started
+    _runs_in_process += 1
+    _run_started = time.monotonic()
+
+
+def startup_seconds() -> float | None:
+    if _runs_in_process > 1 and _run_started is not None:
+        return time.monotonic() - _run_started
+    return seconds_since_process_start()
+
+
 class EpochTimer(L.Callback):
     def __init__(self):
         self.durations: list[float] = []
@@ -31,7 +51,7 @@ class EpochTimer(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self.startup is None and trainer.global_step == 0:
-            self.startup = seconds_since_process_start()
+            self.startup = startup_seconds()
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.start = time.perf_counter()
