@@ -144,3 +144,14 @@ def test_every_option_our_yamls_set_is_declared_with_a_type():
                 if not (OmegaConf.is_dict(value) and "_target_" in value) and key not in hints:
                     untyped.add(f"{where}.{key}")
     assert not untyped, sorted(untyped)
+
+
+RECIPES = sorted(str(p.relative_to(CONF / "experiment").with_suffix(""))
+                 for p in (CONF / "experiment").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_experiment_recipe_composes_and_passes_the_checks(recipe):
+    cfg = compose_config([f"experiment={recipe}"])
+    check_options(cfg)
+    assert cfg.seed == 0 and cfg.trainer.max_epochs > 0
