@@ -129,6 +129,16 @@ def test_the_allowlist(target, allowed):
     assert is_allowed(target) is allowed
 
 
+def test_targets_are_found_at_any_depth_and_unresolvable_ones_are_named_as_written():
+    from aelab.saved_config import targets
+
+    cfg = OmegaConf.create({"a": {"_target_": "${oc.env:AELAB_NOT_SET_ANYWHERE}"},
+                            "b": [{"c": {"_target_": "aelab.run.train"}}]})
+    assert list(targets(cfg)) == [("a._target_", "${oc.env:AELAB_NOT_SET_ANYWHERE}"),
+                                  ("b[0].c._target_", "aelab.run.train")]
+    assert not any(is_allowed(t) for _, t in targets(cfg))
+
+
 def test_every_target_in_conf_is_allowed():
     """Honest runs load: every _target_ our config groups can produce is on the allowlist."""
     from aelab.saved_config import CONF

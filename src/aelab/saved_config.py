@@ -68,9 +68,10 @@ def targets(node, where: str = ""):
         if "_target_" in node:
             try:
                 yield (f"{where}._target_" if where else "_target_"), node._target_
-            except Exception:  # noqa: BLE001 - an interpolation that does not resolve
-                yield (f"{where}._target_" if where else "_target_"), OmegaConf.to_yaml(
-                    node._get_node("_target_"))
+            except Exception:  # noqa: BLE001 - an interpolation that does not resolve:
+                # named as written, which no allowlist entry matches
+                yield (f"{where}._target_" if where else "_target_"), str(
+                    node._get_node("_target_")._value())
         for key in node.keys():
             yield from targets(node._get_node(key), f"{where}.{key}" if where else str(key))
     elif isinstance(node, ListConfig):
