@@ -63,12 +63,10 @@ def select_hparams(config: dict, modality: str | None, keys: list[str],
     for key in dict.fromkeys(wanted):
         if key.split(".", 1)[0] in NOT_HPARAMS:
             continue
-        if isinstance(config.get(key), dict) or key in choices:  # a config group: its option
-            target = (config.get(key) or {}).get("_target_", "") if isinstance(
-                config.get(key), dict) else ""
-            value = choices.get(key) or target.rsplit(".", 1)[-1] or None
-            if value is not None:
-                params[key] = value
+        if key in choices:  # a config group: the option chosen, `sgd`
+            params[key] = choices[key]
+        elif isinstance(config.get(key), dict):  # outside Hydra: the class it builds
+            params[key] = config[key].get("_target_", "?").rsplit(".", 1)[-1]
         elif key in flat:
             params[key] = flat[key]
     return params

@@ -266,10 +266,13 @@ def check_optimizer(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    optimizer = None
     for group in ("optimizer", "scheduler"):
         node = cfg.get(group)
         if not (OmegaConf.is_dict(node) and "_target_" in node):
             continue
+        if group == "scheduler" and optimizer is None:
+            continue  # nothing to schedule; the missing optimizer is reported elsewhere
         try:
             if group == "optimizer":
                 optimizer = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])

@@ -9,7 +9,7 @@ little compute goes into padding.
 import logging
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import lightning as L
 import torch
@@ -43,13 +43,14 @@ def clean_lines(texts, split_into_sentences: bool, drop_headings: bool) -> list[
     return out
 
 
-TOKENIZERS = ("words", "whitespace")
+TokenizerKind = Literal["words", "whitespace"]
+TOKENIZERS = get_args(TokenizerKind)
 # vocab_size=null keeps every word of the train split (the trainer needs some number).
 ALL_WORDS = 2**31 - 1
 
 
 def train_tokenizer(sentences: list[str], vocab_size: int | None, min_freq: int, lowercase: bool,
-                    kind: str = "words"):
+                    kind: TokenizerKind = "words"):
     """A word-level vocabulary of the train split.
 
     kind="words": NFKC, then words and punctuation apart ("don't" -> don ' t); for raw text.
@@ -153,15 +154,13 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
                  drop_headings: bool = False,
                  vocab_size: Annotated[int, Range(ge=len(SPECIALS) + 1)] | None = 10000,
                  min_freq: PositiveInt = 1, lowercase: bool = True,
-                 tokenizer: Literal["words", "whitespace"] = "words", max_len: PositiveInt = 40,
+                 tokenizer: TokenizerKind = "words", max_len: PositiveInt = 40,
                  val_size: PositiveFloat = 0.05, limit: PositiveInt | None = None,
                  batch_size: PositiveInt = 64, num_workers: NonNegativeInt = 0,
                  seed: NonNegativeInt = 0, tokenizer_dir: str | None = None):
         super().__init__()
         if max_len < 1 or (vocab_size is not None and vocab_size <= len(SPECIALS)):
             raise AelabError("data.max_len must be >= 1 and data.vocab_size > 4 (or null: every word)")
-        if tokenizer not in TOKENIZERS:
-            raise AelabError(f"data.tokenizer={tokenizer} is not one of: {', '.join(TOKENIZERS)}")
         self.tokenizer_kind = tokenizer
         self.path, self.name, self.text_column = path, name, text_column
         self.split_into_sentences, self.drop_headings = split_sentences, drop_headings

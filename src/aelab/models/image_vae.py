@@ -10,7 +10,7 @@ importance-weighted bound (Burda et al., 2016) with `iw_samples` samples.
 """
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -50,8 +50,9 @@ class ImageVAE(ImageAutoencoder):
                  decoder_variance: Literal["learned", "fixed"] = "learned",
                  decoder_std: PositiveFloat = 0.1, iw_samples: PositiveInt = 100, **kwargs):
         super().__init__(*args, **kwargs)
-        if kl_schedule not in ("none", "linear", "cyclical"):
-            raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: none, linear, cyclical")
+        if kl_schedule not in get_args(KLSchedule):
+            raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: "
+                             f"{', '.join(get_args(KLSchedule))}")
         if decoder_variance not in ("learned", "fixed"):
             raise AelabError(f"model.decoder_variance={decoder_variance} is not one of: learned, fixed")
         self.beta, self.kl_schedule, self.anneal_steps = beta, kl_schedule, anneal_steps

@@ -20,7 +20,7 @@ say) are projected onto the same sphere.
 """
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,8 @@ from aelab.errors import AelabError
 from aelab.models.text_lm import TextModel, shift
 from aelab.options import NonNegativeFloat
 
-CODE_NORMS = ("sphere", "none")
+CodeNorm = Literal["sphere", "none"]
+CODE_NORMS = get_args(CodeNorm)
 
 
 class TextAutoencoder(TextModel):
@@ -41,7 +42,7 @@ class TextAutoencoder(TextModel):
         "BLEU of greedy reconstructions": [r"^test/bleu(_known)?$"]}}
 
     def __init__(self, *args, noise: dict[str, NonNegativeFloat] | None = None,
-                 code_norm: Literal["sphere", "none"] = "none", **kwargs):
+                 code_norm: CodeNorm = "none", **kwargs):
         super().__init__(*args, **kwargs)
         if code_norm not in CODE_NORMS:
             raise AelabError(f"model.code_norm={code_norm} is not one of: {', '.join(CODE_NORMS)}")

@@ -10,6 +10,7 @@ sentence; `test/nll` is the importance-weighted bound with `iw_samples` samples,
 """
 
 import math
+from typing import get_args
 
 import torch
 from torchmetrics import MeanMetric
@@ -38,8 +39,9 @@ class TextVAE(TextModel):
                  free_bits: NonNegativeFloat = 0.0, free_nats: NonNegativeFloat = 0.0,
                  word_dropout: Probability = 0.3, iw_samples: PositiveInt = 100, **kwargs):
         super().__init__(*args, **kwargs)
-        if kl_schedule not in ("none", "linear", "cyclical"):
-            raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: none, linear, cyclical")
+        if kl_schedule not in get_args(KLSchedule):
+            raise AelabError(f"model.kl_schedule={kl_schedule} is not one of: "
+                             f"{', '.join(get_args(KLSchedule))}")
         self.beta, self.kl_schedule, self.anneal_steps = beta, kl_schedule, anneal_steps
         self.anneal_ratio, self.free_bits, self.free_nats = anneal_ratio, free_bits, free_nats
         self.word_dropout_p, self.iw_samples = word_dropout, iw_samples
