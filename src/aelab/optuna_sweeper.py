@@ -50,8 +50,6 @@ def make_storage(spec: str | None, sweep_dir: Path | None):
         path = Path(spec.removeprefix("journal:")).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path))), f"journal:{path}"
-    if spec.startswith("sqlite:///"):
-        Path(spec.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # A generous SQLite timeout: several workers write to one file.
     engine = {"connect_args": {"timeout": 60}} if spec.startswith("sqlite") else None
     return optuna.storages.RDBStorage(spec, engine_kwargs=engine), spec
@@ -258,21 +256,20 @@ class OptunaSearch:
             db = Path(spec.removeprefix("sqlite:///")) if spec else sweep_dir / "optuna.db"
             db.parent.mkdir(parents=True, exist_ok=True)
             lock_file = db.with_name(db.name + ".lock")
-        for attempt in range(5):
+        attempts = 5
+        for attempt in range(1, attempts + 1):
             try:
                 with file_lock(lock_file):
                     storage, url = make_storage(self.storage_spec, sweep_dir)
-                    study = optuna.create_study(
+                    return optuna.create_study(
                         study_name=self.study_name, storage=storage,
                         sampler=make_sampler(self.sampler_settings),
                         pruner=make_pruner(self.pruner_settings), direction=self.direction,
-                        load_if_exists=True)
-                return study, url
+                        load_if_exists=True), url
             except Exception:  # noqa: BLE001 - a concurrent creator: wait and load it
-                if attempt == 4:
+                if attempt == attempts:
                     raise
-                time.sleep(1 + attempt)
-        raise AssertionError("unreachable")
+                time.sleep(attempt)
 
     def write_results(self, study, sweep_dir: Path) -> None:
         from optuna.trial import TrialState
