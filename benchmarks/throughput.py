@@ -177,9 +177,9 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
 # -- text --------------------------------------------------------------------------------------
 def text_case(args, tmp: Path) -> dict:
     from aelab.data.text import PAD_ID, TextDataModule, ToyTextDataModule
-    from aelab.models.kl_schedule import kl_penalty, kl_weight
-    from aelab.models.text_lm import sentence_nll, shift
-    from aelab.models.text_vae import gaussian_kl
+    from aelab.models.text.base import sentence_nll, shift
+    from aelab.models.text.vae import gaussian_kl
+    from aelab.objectives.kl import kl_penalty, kl_weight
     from aelab.run import build_model
 
     common = dict(batch_size=64, seed=0, tokenizer_dir=str(tmp), vocab_size=5000)

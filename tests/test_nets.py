@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from aelab.nets.conv import ConvAutoencoder, stage_sizes
-from aelab.nets.mlp import MLPAutoencoder
+from aelab.nets.image.conv import ConvAutoencoder, stage_sizes
+from aelab.nets.image.mlp import MLPAutoencoder
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 28, 40)])

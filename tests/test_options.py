@@ -38,7 +38,8 @@ QUICK = ["trainer=debug", "threads=1"]
     (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
     (["monitor.mode=up"], "monitor.mode=up is not one of: min, max"),
     # a key added with + that nothing takes
-    (["+model.dropout=0.1"], "model.dropout is not an option of aelab.models.image_ae.ImageAutoencoder"),
+    (["+model.dropout=0.1"],
+     "model.dropout is not an option of aelab.models.image.autoencoder.ImageAutoencoder"),
 ])
 def test_a_bad_value_is_named_with_the_option(overrides, says, capsys, tmp_path):
     code, output = run_entry("train", [*QUICK, *overrides, f"hydra.run.dir={tmp_path}"], capsys)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from aelab.data.text import PAD_ID, SPECIALS, UNK_ID, TextDataModule
-from aelab.nets.quantizer import VectorQuantizer
-from aelab.nets.text_decoding import greedy_or_sample
+from aelab.nets.image.quantizer import VectorQuantizer
+from aelab.nets.text.decoding import greedy_or_sample
 from tests.conftest import train_run
 
 
@@ -155,7 +155,7 @@ def test_words_tokenizer_is_unchanged_for_raw_text():
 
 
 def test_bleu_known_gives_no_credit_for_a_copied_unk():
-    from aelab.models.text_ae import TextAutoencoder
+    from aelab.models.text.autoencoder import TextAutoencoder
 
     model = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=4, width=8, embed_dim=8)
     sources = torch.tensor([[2, 10, UNK_ID, 11, 12, 13, 14, UNK_ID, 15, 3],

@@ -12,7 +12,7 @@ import torch
 
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
-from aelab.models.image_ae import ImageAutoencoder
+from aelab.models.image.autoencoder import ImageAutoencoder
 from aelab.run import evaluate
 from tests.conftest import ROOT, train_run
 

@@ -116,13 +116,14 @@ def test_paths_in_a_saved_config_are_read_never_written(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("target,allowed", [
-    ("aelab.models.image_ae.ImageAutoencoder", True), ("aelab.nets.conv.ConvAutoencoder", True),
+    ("aelab.models.image.autoencoder.ImageAutoencoder", True),
+    ("aelab.nets.image.conv.ConvAutoencoder", True),
     ("torch.optim.Adam", True), ("torch.optim.lr_scheduler.CosineAnnealingLR", True),
     ("lightning.pytorch.Trainer", True), ("lightning.pytorch.callbacks.ModelCheckpoint", True),
     ("lightning.pytorch.loggers.TensorBoardLogger", True),
     ("aelab.run.train", False), ("aelab.no.such.Thing", False), ("torch.load", False),
     ("torch.optim.Optimizer.step", False), ("lightning.pytorch.seed_everything", False),
-    ("aelab.models.image_ae.torch.load", False),  # reached through a module's imports
+    ("aelab.models.image.autoencoder.torch.load", False),  # reached through a module's imports
     ("os.system", False), ("__import__('os').system", False), ("", False),
 ])
 def test_the_allowlist(target, allowed):

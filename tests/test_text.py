@@ -20,9 +20,9 @@ from aelab.data.text import (
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL, mutual_information
-from aelab.models.text_ae import TextAutoencoder
-from aelab.models.text_lm import ids_to_text, sentence_nll
-from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
+from aelab.models.text.autoencoder import TextAutoencoder
+from aelab.models.text.base import ids_to_text, sentence_nll
+from aelab.nets.text.rnn import SentenceDecoder, SentenceEncoder
 from aelab.run import generate
 from tests.conftest import train_run
 

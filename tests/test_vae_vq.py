@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from aelab.metrics.latent import ActiveUnits, CodebookUsage
-from aelab.models.image_vae import gaussian_kl, log_normal
-from aelab.models.kl_schedule import kl_penalty, kl_weight
-from aelab.models.likelihood import discretized_gaussian_log_prob
-from aelab.nets.quantizer import VectorQuantizer
+from aelab.models.image.likelihood import discretized_gaussian_log_prob
+from aelab.models.image.vae import gaussian_kl, log_normal
+from aelab.nets.image.quantizer import VectorQuantizer
+from aelab.objectives.kl import kl_penalty, kl_weight
 
 GRID = torch.arange(256).float() / 255
 

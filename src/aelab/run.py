@@ -317,7 +317,8 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
-    from aelab import generate_images, generate_text
+    from aelab.generation import image as generate_images
+    from aelab.generation import text as generate_text
 
     run = Path(run_dir).expanduser()
     cfg, datamodule, model, _ = load_run(run_dir, ckpt, trust_run_config)

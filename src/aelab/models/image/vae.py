@@ -18,9 +18,9 @@ from torchmetrics import MeanMetric
 
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
-from aelab.models.image_ae import ImageAutoencoder
-from aelab.models.kl_schedule import KLSchedule, kl_penalty, kl_weight
-from aelab.models.likelihood import discretized_gaussian_log_prob
+from aelab.models.image.autoencoder import ImageAutoencoder
+from aelab.models.image.likelihood import discretized_gaussian_log_prob
+from aelab.objectives.kl import KLSchedule, kl_penalty, kl_weight
 from aelab.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from aelab.metrics.latent import CodebookUsage
-from aelab.models.image_ae import ImageAutoencoder
+from aelab.models.image.autoencoder import ImageAutoencoder
 
 
 class ImageVQVAE(ImageAutoencoder):

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from aelab.nets.layers import Activation, Norm, activation, norm2d
+from aelab.nets.image.layers import Activation, Norm, activation, norm2d
 from aelab.options import PositiveInt
 
 

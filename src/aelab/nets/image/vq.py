@@ -1,7 +1,7 @@
 """VQ-VAE net: conv encoder -> 1x1 conv to code vectors -> quantiser -> conv decoder.
 
 The code grid has the encoder's output size (7x7 for 28 px at depth 2); every position
-holds one of `num_codes` codes, which a prior (`aelab.models.code_prior`) can model.
+holds one of `num_codes` codes, which a prior (`aelab.models.image.code_prior`) can model.
 """
 
 from typing import Annotated
@@ -9,9 +9,9 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from aelab.nets.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes
-from aelab.nets.layers import Activation, Norm
-from aelab.nets.quantizer import VectorQuantizer
+from aelab.nets.image.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes
+from aelab.nets.image.layers import Activation, Norm
+from aelab.nets.image.quantizer import VectorQuantizer
 from aelab.options import NonNegativeFloat, PositiveInt, Range
 
 

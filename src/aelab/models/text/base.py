@@ -14,8 +14,8 @@ from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
-from aelab.nets.rnn import SentenceDecoder, SentenceEncoder
-from aelab.nets.text_decoding import beam_search, greedy_or_sample
+from aelab.nets.text.decoding import beam_search, greedy_or_sample
+from aelab.nets.text.rnn import SentenceDecoder, SentenceEncoder
 from aelab.options import DropProbability, PositiveInt
 
 

@@ -18,9 +18,9 @@ from torchmetrics import MeanMetric
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.metrics.text import mutual_information
-from aelab.models.image_vae import gaussian_kl, log_normal
-from aelab.models.kl_schedule import KLSchedule, kl_penalty, kl_weight
-from aelab.models.text_lm import TextModel, sentence_nll, shift
+from aelab.models.image.vae import gaussian_kl, log_normal
+from aelab.models.text.base import TextModel, sentence_nll, shift
+from aelab.objectives.kl import KLSchedule, kl_penalty, kl_weight
 from aelab.options import NonNegativeFloat, NonNegativeInt, PositiveInt, Probability
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
-from aelab.models.text_lm import TextModel, shift
+from aelab.models.text.base import TextModel, shift
 from aelab.options import NonNegativeFloat
 
 CodeNorm = Literal["sphere", "none"]

@@ -20,7 +20,7 @@ from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
-from aelab.nets.code_transformer import CodeTransformer
+from aelab.nets.image.code_transformer import CodeTransformer
 from aelab.options import DropProbability, PositiveInt
 
 

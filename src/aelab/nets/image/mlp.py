@@ -5,8 +5,8 @@ import math
 import torch
 from torch import nn
 
-from aelab.nets.layers import Activation
-from aelab.nets.layers import activation as make_activation
+from aelab.nets.image.layers import Activation
+from aelab.nets.image.layers import activation as make_activation
 from aelab.options import NonNegativeInt, PositiveInt
 
 

@@ -1,0 +1,1 @@
+"""Generation tasks (reconstruct, sample, interpolate, denoise, upscale) per modality, behind generate.py."""

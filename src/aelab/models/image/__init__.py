@@ -1,0 +1,1 @@
+"""Image models: the autoencoder, VAE and VQ-VAE objectives on images, and the code prior."""

@@ -1,0 +1,1 @@
+"""Text models: the language model, the sentence autoencoder and the sentence VAE."""

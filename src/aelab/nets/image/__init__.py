@@ -1,0 +1,1 @@
+"""Image nets: encoder/decoder pairs that any image objective wraps."""

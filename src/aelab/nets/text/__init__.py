@@ -1,0 +1,1 @@
+"""Text nets: sentence encoders and decoders, and decoding through the decoder interface."""
