@@ -117,7 +117,7 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
     overrides = ["model=conv_ae", f"trainer.accelerator={args.accelerator}",
                  f"trainer.precision={args.precision}", f"paths.output_dir={tmp}",
                  "trainer.log_every_n_steps=50", f"model.compile={str(args.compile).lower()}",
-                 f"model.channels_last={str(args.channels_last).lower()}"]
+                 f"model.net.channels_last={str(args.channels_last).lower()}"]
     cfg = compose(overrides)
     dm = TensorImages(batch_size=args.batch_size, seed=0,
                       on_device="auto" if args.accelerator == "gpu" else False)
@@ -178,8 +178,6 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
 def text_case(args, tmp: Path) -> dict:
     from aelab.data.text import PAD_ID, TextDataModule, ToyTextDataModule
     from aelab.models.text.base import sentence_nll, shift
-    from aelab.models.text.vae import gaussian_kl
-    from aelab.objectives.kl import kl_penalty, kl_weight
     from aelab.run import build_model
 
     common = dict(batch_size=64, seed=0, tokenizer_dir=str(tmp), vocab_size=5000)
@@ -198,6 +196,7 @@ def text_case(args, tmp: Path) -> dict:
     device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     batches = list(dm.train_dataloader())
     tokens = sum(int((b["tokens"][:, 1:] != PAD_ID).sum()) for b in batches)
+    total_steps = len(batches) * (args.epochs + 1)  # the KL warm-up's run, as Lightning's
 
     def make_bare():
         """One bare epoch per call, on its own copy of the net and optimizer."""
@@ -212,12 +211,12 @@ def text_case(args, tmp: Path) -> dict:
             for batch in dm.train_dataloader():
                 batch = {k: v.to(device) for k, v in batch.items()}
                 inputs, targets, lengths = shift(batch)
-                mean, logvar = net.posterior(batch["tokens"], batch["lengths"])
-                z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+                posterior = net.posterior(batch["tokens"], batch["lengths"])
+                z = posterior.sample()
                 logits = net.decoder(net.word_dropout(inputs, net.word_dropout_p), lengths, z)
-                weight = kl_weight(step, net.beta, net.kl_schedule, net.anneal_steps, net.anneal_ratio)
-                loss = sentence_nll(logits, targets).mean() + weight * kl_penalty(
-                    gaussian_kl(mean, logvar), net.free_bits)
+                weight = net.kl_regulariser.weight(step, total_steps)
+                loss = sentence_nll(logits, targets).mean() + weight * net.kl_regulariser.penalty(
+                    posterior.kl())
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

@@ -105,3 +105,35 @@ def train_run(run_dir: Path, *overrides: str, fast: bool = True) -> dict:
     (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     train(cfg)
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+# -- models and nets from their yaml, the one place their defaults live ------------------------
+MODEL_CONFIGS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+def model_config(name: str, *overrides: str):
+    """The composed train config of `model=<name>` with `overrides` (`model.latent_dim=8`)."""
+    return compose_config([f"model={name}", "paths.output_dir=/tmp/unused", *overrides])
+
+
+def build_model(name: str, *overrides: str, **facts):
+    """A model as train.py builds it, with the data facts given (`vocab_size=30`,
+    `image_shape=(1, 28, 28)`): the unit tests build the models the command line does."""
+    from aelab.run_dir import instantiate_model
+
+    return instantiate_model(model_config(name, *overrides), **facts)
+
+
+def build_net(name: str, image_shape, *overrides: str, **extra):
+    """The image net of `model=<name>`, completed as the model completes it."""
+    from hydra.utils import instantiate
+
+    node = model_config(name, *overrides).model
+    return instantiate(node.net)(image_shape=tuple(image_shape), latent_dim=node.latent_dim,
+                                 depth=node.depth, width=node.width, **extra)
+
+
+def model_class(name: str):
+    from hydra.utils import get_class
+
+    return get_class(model_config(name).model._target_)

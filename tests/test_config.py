@@ -17,8 +17,10 @@ def test_model_and_data_compose(model, data):
                 "data.num_workers", "data.limit", "trainer.max_epochs", "trainer.accelerator",
                 "trainer.precision", "optimizer.lr", "ckpt_path", "monitor.metric",
                 "monitor.mode"):
-        # A code prior takes its codes from a VQ-VAE run: it has no latent size of its own.
-        optional = ("data.limit", "ckpt_path") + (("model.latent_dim",) if model == "code_prior" else ())
+        # A model without an encoder has no code: a language model (a decoder alone), a code
+        # prior (its codes come from a VQ-VAE run).
+        has_code = "net" in cfg.model or "encoder" in cfg.model
+        optional = ("data.limit", "ckpt_path") + (() if has_code else ("model.latent_dim",))
         assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in optional, key
 
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -37,9 +38,9 @@ def test_downsample_keeps_smooth_images_nearly_intact():
 
 def test_mask_all_and_nothing():
     ones = torch.ones(2, 3, 8, 8)
-    assert torch.equal(Mask(p=1.0)(ones), torch.zeros_like(ones))
-    assert torch.equal(Mask(p=0.0)(ones), ones)
-    assert psnr(Mask(p=1.0)(ones), ones) == pytest.approx(0.0, abs=1e-6)
+    assert torch.equal(Mask(p=1.0, mode="pixels", block=4)(ones), torch.zeros_like(ones))
+    assert torch.equal(Mask(p=0.0, mode="pixels", block=4)(ones), ones)
+    assert psnr(Mask(p=1.0, mode="pixels", block=4)(ones), ones) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_mask_blocks_zero_whole_squares():
@@ -71,11 +72,19 @@ def test_seeded_corruption_repeats():
     assert torch.equal(a, b)
 
 
-def test_bad_corruption_values_are_named():
-    with pytest.raises(AelabError, match="corruption.p=1.5"):
-        Mask(p=1.5)
-    with pytest.raises(AelabError, match="corruption.factor=5"):
-        Downsample(5)
+@pytest.mark.parametrize("overrides,says", [
+    (["corruption=mask", "corruption.p=1.5"], "corruption.p=1.5 must be <= 1"),
+    (["corruption=mask", "corruption.mode=stripes"], "corruption.mode=stripes is not one of: pixels, blocks"),
+    (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
+    (["corruption=gaussian", "corruption.sigma=-1"], "corruption.sigma=-1 must be >= 0"),
+])
+def test_bad_corruption_values_are_named(overrides, says):
+    """Checked from the constructors' types when the config is, before anything is built."""
+    from aelab.options import check_options
+    from tests.conftest import compose_config
+
+    with pytest.raises(AelabError, match=re.escape(says)):
+        check_options(compose_config(overrides))
 
 
 def test_super_resolution_run_logs_the_bicubic_baseline_of_its_test_images(make_cfg, tmp_path):

@@ -11,7 +11,7 @@ from tests.conftest import train_run
 
 def test_compiled_channels_last_run_trains_and_saves_plain_keys(tmp_path):
     # "eager": TorchDynamo traces the nets without a C++ compiler, as fast as a test needs.
-    metrics = train_run(tmp_path / "run", "model.compile=eager", "model.channels_last=true")
+    metrics = train_run(tmp_path / "run", "model.compile=eager", "model.net.channels_last=true")
     assert torch.isfinite(torch.tensor(metrics["test/psnr"]))
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["state_dict"]
     assert not [k for k in state if "_orig_mod" in k]  # checkpoints load into an uncompiled model

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from aelab.errors import AelabError
 from aelab.options import Range, check_options, check_value, constructor_hints
-from tests.conftest import CONF, compose_config, write_image_parquet
+from tests.conftest import CONF, compose_config, model_class, write_image_parquet
 from tests.test_bad_input import assert_clear, run_entry
 
 QUICK = ["trainer=debug", "threads=1"]
@@ -24,7 +24,8 @@ QUICK = ["trainer=debug", "threads=1"]
     (["trainer.max_epochs=abc"], "trainer.max_epochs=abc must be an integer or null"),
     (["optimizer.lr=fast"], "optimizer.lr=fast must be a number"),
     (["seed=x"], "seed=x must be an integer"),
-    (["model=lstm_ae", "data=toy_text", "model.noise.drop=x"], "model.noise.drop=x must be a number"),
+    (["model=lstm_ae", "data=toy_text", "corruption=word_noise", "corruption.drop=x"],
+     "corruption.drop=x must be a number"),
     # ranges, ours and torch's own
     (["data.batch_size=0"], "data.batch_size=0 must be >= 1"),
     (["data.limit=0"], "data.limit=0 must be >= 1"),
@@ -33,7 +34,12 @@ QUICK = ["trainer=debug", "threads=1"]
     (["optimizer.lr=-0.1"], "Invalid learning rate: -0.1"),
     (["optimizer=sgd", "optimizer.momentum=-1"], "Invalid momentum value: -1"),
     # choices
-    (["model=lstm_ae", "data=toy_text", "model.pool=mean"], "model.pool=mean is not one of: last, last_max"),
+    (["model=lstm_ae", "data=toy_text", "model.encoder.pool=mean"],
+     "model.encoder.pool=mean is not one of: last, last_max"),
+    (["model=lstm_vae", "data=toy_text", "model.kl_floor=both"],
+     "model.kl_floor=both is not one of: none, per_dim, total"),
+    (["model=lstm_ae", "data=toy_text", "model.decoder.skip=yes"],
+     "model.decoder.skip=yes is not one of: none, add, gated"),
     (["model.net.norm=layer"], "model.net.norm=layer is not one of: batch, group, none"),
     (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
     (["monitor.mode=up"], "monitor.mode=up is not one of: min, max"),
@@ -109,7 +115,7 @@ def option_configs():
     for group, options in groups.items():
         for option in options:
             extra = []
-            if group == "model" and option.startswith("lstm"):
+            if group == "model" and model_class(option).modality == "text":
                 extra = ["data=toy_text"]
             if group == "model" and option == "code_prior":
                 extra = ["model.vqvae_run=somewhere"]
@@ -145,6 +151,33 @@ def test_every_option_our_yamls_set_is_declared_with_a_type():
                 if not (OmegaConf.is_dict(value) and "_target_" in value) and key not in hints:
                     untyped.add(f"{where}.{key}")
     assert not untyped, sorted(untyped)
+
+
+def test_each_model_net_and_corruption_option_has_its_default_in_one_place():
+    """What a yaml sets has no default in its constructor's signature: the yaml is the one
+    source, so the unit tests (which build from the yamls) build what the command line does."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    twice = set()
+    for overrides in option_configs():
+        cfg = compose_config(overrides)
+        nodes = [(k, cfg[k]) for k in ("model", "corruption") if OmegaConf.is_dict(cfg.get(k))]
+        nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
+        for where, node in nodes:
+            if "_target_" not in node or not node._target_.startswith("aelab."):
+                continue
+            target = get_object(node._target_)
+            for cls in (target.__mro__ if isinstance(target, type) else [target]):
+                init = vars(cls).get("__init__") if isinstance(target, type) else cls
+                if init is None:
+                    continue
+                for name, p in inspect.signature(init).parameters.items():
+                    if name in node and p.default is not inspect.Parameter.empty:
+                        owner = cls.__name__ if isinstance(target, type) else init.__name__
+                        twice.add(f"{where}.{name} ({owner})")
+    assert not twice, sorted(twice)
 
 
 # A file whose name starts with _ is a fragment the recipes include, not a recipe.

@@ -54,18 +54,23 @@ def test_text_loss_is_per_token_so_it_is_the_log_perplexity(varied_runs):
 
 
 class FixedDecoder(torch.nn.Module):
-    """A decoder whose next-token distribution is always `probs` (one decoding step)."""
+    """A decoder whose next-token distribution is always `probs` (one decoding step): the
+    decoder interface (aelab.nets.text.interface) is all decoding needs."""
 
     def __init__(self, probs: list[float]):
         super().__init__()
-        self.out = torch.nn.Linear(1, len(probs))
+        self.vocab_size, self.latent_dim = len(probs), 0
+        self.unused = torch.nn.Linear(1, 1)  # decoding finds the device from the parameters
         self.log_probs = torch.tensor(probs).log()
 
-    def initial_state(self, z, n, device):
-        return torch.zeros(1, n, 1)
+    def start(self, z, n):
+        return torch.zeros(n, 1)
 
     def step(self, token, state, z):
         return self.log_probs.expand(len(token), -1), state
+
+    def reorder(self, state, index):
+        return state[index]
 
 
 # Distinct probabilities (no ties at the edge of the nucleus); id 3 is <eos>: fine, one step.
@@ -155,14 +160,15 @@ def test_words_tokenizer_is_unchanged_for_raw_text():
 
 
 def test_bleu_known_gives_no_credit_for_a_copied_unk():
-    from aelab.models.text.autoencoder import TextAutoencoder
+    from tests.conftest import build_model
 
-    model = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=4, width=8, embed_dim=8)
+    model = build_model("lstm_ae", "model.latent_dim=4", "model.width=8", "model.embed_dim=8",
+                        vocab_size=30)
     sources = torch.tensor([[2, 10, UNK_ID, 11, 12, 13, 14, UNK_ID, 15, 3],
                             [2, 16, 17, 18, 19, 20, UNK_ID, 21, 3, PAD_ID]])
     batch = {"tokens": sources, "lengths": torch.tensor([10, 9])}
     model.reconstruct = lambda batch, **_: batch["tokens"][:, 1:]  # a perfect copy
-    model.log_bleu(batch)
+    model.log_bleu(batch, (batch["tokens"], batch["lengths"]))
     assert model.bleu.compute().item() == pytest.approx(1.0)
     known = model.bleu_known.compute().item()
     assert 0.2 < known < 0.9  # the <unk>s break n-grams; everything else still matches

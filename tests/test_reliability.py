@@ -32,7 +32,10 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     # The corruption draws noise and the VAE samples: both need the restored RNG streams.
-    extra = ["model=conv_vae", "model.iw_samples=4", "corruption=gaussian"]
+    # The KL warm-up in steps: one set as a fraction of the run (the default) follows the
+    # run's planned length, and extending a run (max_epochs 1 -> 2) stretches it.
+    extra = ["model=conv_vae", "model.iw_samples=4", "corruption=gaussian",
+             "model.kl_anneal_steps=4"]
     whole = train_run(tmp_path / "whole", "trainer.max_epochs=2", *extra)
     train_run(tmp_path / "split", "trainer.max_epochs=1", *extra)
     resumed = train_run(tmp_path / "split", "trainer.max_epochs=2", "ckpt_path=last", *extra)

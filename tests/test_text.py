@@ -20,11 +20,9 @@ from aelab.data.text import (
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL, mutual_information
-from aelab.models.text.autoencoder import TextAutoencoder
 from aelab.models.text.base import ids_to_text, sentence_nll
-from aelab.nets.text.rnn import SentenceDecoder, SentenceEncoder
 from aelab.run import generate
-from tests.conftest import train_run
+from tests.conftest import build_model, train_run
 
 TOY = ["data=toy_text", "data.num_train=256", "data.num_val=32", "data.num_test=32",
        "model.width=32", "model.embed_dim=32", "data.batch_size=32"]
@@ -200,8 +198,9 @@ def text_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("text")
     return root, {
         "lm": train_run(root / "lm", "model=lstm_lm", *TOY),
-        "ae": train_run(root / "ae", "model=lstm_ae", *TOY, "model.latent_dim=16",
-                        "model.noise.drop=0.1"),
+        "ae": train_run(root / "ae", "model=lstm_ae", *TOY, "model.latent_dim=16"),
+        "dae": train_run(root / "dae", "model=lstm_ae", *TOY, "model.latent_dim=16",
+                         "corruption=word_noise", "corruption.drop=0.2", "corruption.shuffle=2"),
         "vae": train_run(root / "vae", "model=lstm_vae", *TOY, "model.latent_dim=8",
                          "model.iw_samples=5"),
     }
@@ -211,6 +210,8 @@ def test_each_text_model_reports_its_metrics(text_runs):
     _, metrics = text_runs
     assert {"test/nll", "test/ppl", "test/token_acc"} <= set(metrics["lm"])
     assert {"test/rec_ppl", "test/bleu", "test/token_acc"} <= set(metrics["ae"])
+    # A denoiser reads noisy test sentences (fixed noise) and logs the noise's own score.
+    assert "test/bleu_input" not in metrics["ae"] and 0 < metrics["dae"]["test/bleu_input"] < 1
     assert {"test/nll", "test/ppl", "test/kl", "test/rec_ppl", "test/bleu", "test/active_units",
             "test/mi"} <= set(metrics["vae"])
     # The IW bound is at most the ELBO (test/loss), both in nats per sentence.
@@ -221,7 +222,8 @@ def test_each_text_model_reports_its_metrics(text_runs):
                                                ("ae", "reconstruct", "greedy"),
                                                ("ae", "reconstruct", "beam"),
                                                ("vae", "sample", "greedy"),
-                                               ("vae", "interpolate", "greedy")])
+                                               ("vae", "interpolate", "greedy"),
+                                               ("dae", "denoise", "greedy")])
 def test_text_generation_writes_sentences(text_runs, run, task, strategy):
     root, _ = text_runs
     out = generate(str(root / run), task, n=8, seed=0, decoding=strategy, steps=4)
@@ -231,35 +233,46 @@ def test_text_generation_writes_sentences(text_runs, run, task, strategy):
 
 @pytest.mark.parametrize("run,task,hint", [("lm", "reconstruct", "cannot reconstruct"),
                                            ("ae", "sample", "no prior"),
-                                           ("lm", "interpolate", "latent code")])
+                                           ("lm", "interpolate", "latent code"),
+                                           ("ae", "denoise", "corruption=word_noise"),
+                                           ("vae", "upscale", "image task")])
 def test_text_tasks_a_model_cannot_do(text_runs, run, task, hint):
     root, _ = text_runs
     with pytest.raises(AelabError, match=hint):
         generate(str(root / run), task, n=4)
 
 
+def text_net(part: str, *overrides: str, latent_dim: int = 4):
+    """lstm_ae's encoder or decoder as its yaml builds it, small."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import model_config
+
+    node = model_config("lstm_ae", *overrides).model[part]
+    sizes = {"vocab_size": 30, "embed_dim": 8, "width": 16 if part == "decoder" else 6,
+             "depth": 1, "dropout": 0.0}
+    return instantiate(node)(**sizes, **({"latent_dim": latent_dim} if part == "decoder" else {}))
+
+
 def test_autoencoder_codes_lie_on_the_sphere_and_decoding_projects_onto_it():
     torch.manual_seed(0)
-    ae = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16, embed_dim=8,
-                         code_norm="sphere").eval()
+    small = ["model.latent_dim=8", "model.width=16", "model.embed_dim=8"]
+    ae = build_model("lstm_ae", *small, "model.code_norm=sphere", vocab_size=30).eval()
     tokens = torch.tensor([[2, 10, 11, 12, 3], [2, 14, 3, 0, 0]])
     z = ae.encode(tokens, torch.tensor([5, 3]))
     assert torch.allclose(z.norm(dim=1), torch.full((2,), 8**0.5))
     # A code off the sphere (a point of an interpolation, say) decodes as its projection.
     assert torch.equal(ae.generate(3 * z, 2), ae.generate(z, 2))
-    plain = TextAutoencoder(vocab_size=30, optimizer=None, latent_dim=8, width=16,
-                            embed_dim=8).eval()  # code_norm="none", the default
+    plain = build_model("lstm_ae", *small, "model.code_norm=none", vocab_size=30).eval()
     plain.load_state_dict(ae.state_dict())
     raw = plain.encode(tokens, torch.tensor([5, 3]))
     assert torch.allclose(raw / raw.norm(dim=1, keepdim=True) * 8**0.5, z)
-    with pytest.raises(AelabError, match="model.code_norm=ball is not one of: sphere, none"):
-        TextAutoencoder(vocab_size=30, optimizer=None, code_norm="ball")
 
 
 def test_encoder_max_pool_ignores_padding_and_adds_the_max_of_the_outputs():
     torch.manual_seed(0)
-    last = SentenceEncoder(30, 8, 6, bidirectional=True)
-    pooled = SentenceEncoder(30, 8, 6, bidirectional=True, pool="last_max")
+    last = text_net("encoder", "model.encoder.pool=last")
+    pooled = text_net("encoder", "model.encoder.pool=last_max")
     pooled.load_state_dict(last.state_dict())
     tokens = torch.tensor([[10, 11, 12, 13], [14, 15, 0, 0]])
     lengths = torch.tensor([4, 2])
@@ -270,14 +283,12 @@ def test_encoder_max_pool_ignores_padding_and_adds_the_max_of_the_outputs():
     assert torch.allclose(v[1], pooled(tokens[1:, :2], lengths[1:])[0], atol=1e-6)
     outputs, _ = pooled.rnn(pooled.embed(tokens[:1]))
     assert torch.allclose(v[0, 12:], outputs[0].max(0).values, atol=1e-6)
-    with pytest.raises(ValueError, match="unknown pool 'mean'"):
-        SentenceEncoder(30, 8, 6, pool="mean")
 
 
-def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_decoding():
+def test_skip_adds_the_code_to_every_output_step_alike_in_training_and_decoding():
     torch.manual_seed(0)
-    decoder = SentenceDecoder(30, 8, 16, latent_dim=4, skip_latent=True).eval()
-    plain = SentenceDecoder(30, 8, 16, latent_dim=4).eval()
+    decoder = text_net("decoder", "model.decoder.skip=add").eval()
+    plain = text_net("decoder", "model.decoder.skip=none").eval()
     plain.load_state_dict(decoder.state_dict(), strict=False)
     tokens, lengths, z = torch.tensor([[2, 10, 11, 12]]), torch.tensor([4]), torch.randn(1, 4)
     logits = decoder(tokens, lengths, z)
@@ -287,10 +298,11 @@ def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_de
     assert not torch.allclose(logits, plain(tokens, lengths, z))
     decoder.load_state_dict({**plain.state_dict(), "skip.weight": torch.randn(16, 4),
                              "skip.bias": torch.zeros(16)})
-    # Generation (one step at a time) scores exactly what teacher forcing does, gated or not.
-    gated = SentenceDecoder(30, 8, 16, latent_dim=4, skip_latent=True, skip_gate=True).eval()
+    # Generation (one step at a time, through the decoder interface) scores exactly what
+    # teacher forcing does, gated or not.
+    gated = text_net("decoder", "model.decoder.skip=gated").eval()
     for d in (decoder, gated):
-        logits, state = d(tokens, lengths, z), d.initial_state(z, 1, "cpu")
+        logits, state = d(tokens, lengths, z), d.start(z, 1)
         for t in range(4):
             log_probs, state = d.step(tokens[:, t], state, z)
             assert torch.allclose(log_probs, logits[:, t].log_softmax(-1), atol=1e-5)
@@ -299,8 +311,6 @@ def test_skip_latent_adds_the_code_to_every_output_step_alike_in_training_and_de
     with torch.no_grad():
         gated.skip_gate.weight.zero_(), gated.skip_gate.bias.fill_(-100.0)
     assert torch.allclose(gated(tokens, lengths, z), plain(tokens, lengths, z), atol=1e-6)
-    with pytest.raises(ValueError, match="set model.skip_latent=true"):
-        SentenceDecoder(30, 8, 16, latent_dim=4, skip_gate=True)
 
 
 def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):
@@ -308,7 +318,8 @@ def test_autoencoder_reconstructs_most_toy_sentences_exactly(tmp_path):
     # same size needs about twice as many): 83% exact, BLEU 0.88 when this was written.
     metrics = train_run(tmp_path / "ae", "model=lstm_ae", "data=toy_text", "data.num_train=1000",
                         "data.num_val=64", "data.num_test=64", "data.batch_size=16",
-                        "model.cell=gru", "model.width=128", "model.embed_dim=64",
+                        "model.encoder.cell=gru", "model.decoder.cell=gru", "model.width=128",
+                        "model.embed_dim=64",
                         "model.latent_dim=64", "model.dropout=0.0", "trainer=cpu",
                         "trainer.max_epochs=14", "trainer.enable_progress_bar=false",
                         "optimizer.lr=3e-3", fast=False)

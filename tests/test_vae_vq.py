@@ -7,9 +7,9 @@ import torch
 
 from aelab.metrics.latent import ActiveUnits, CodebookUsage
 from aelab.models.image.likelihood import discretized_gaussian_log_prob
-from aelab.models.image.vae import gaussian_kl, log_normal
 from aelab.nets.image.quantizer import VectorQuantizer
-from aelab.objectives.kl import kl_penalty, kl_weight
+from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
+from aelab.objectives.kl import KLRegulariser
 
 GRID = torch.arange(256).float() / 255
 
@@ -28,36 +28,61 @@ def test_discretized_gaussian_matches_density_times_bin_width_when_wide():
     assert got.item() == pytest.approx(expected.item(), abs=1e-3)
 
 
-def test_gaussian_kl_and_log_normal_agree_with_torch_distributions():
+def test_the_posterior_agrees_with_torch_distributions():
     mean, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.7]])
+    posterior = DiagonalGaussian(torch.cat([mean, logvar], 1))
     q = torch.distributions.Normal(mean, (0.5 * logvar).exp())
     p = torch.distributions.Normal(0.0, 1.0)
-    assert torch.allclose(gaussian_kl(mean, logvar), torch.distributions.kl_divergence(q, p))
+    assert torch.allclose(posterior.kl(), torch.distributions.kl_divergence(q, p))
     z = torch.tensor([[0.1, 0.3]])
-    assert torch.allclose(log_normal(z, mean, logvar), q.log_prob(z).sum(-1))
+    assert torch.allclose(posterior.log_prob(z), q.log_prob(z).sum(-1))
+    assert torch.allclose(standard_normal_log_prob(z), p.log_prob(z).sum(-1))
+    assert torch.equal(posterior.mode(), mean)
+    torch.manual_seed(0)
+    draws = posterior.sample(20_000)  # (n, B, D)
+    assert draws.shape == (20_000, 1, 2)
+    assert torch.allclose(draws.mean(0), mean, atol=0.03)
+    assert torch.allclose(draws.var(0), logvar.exp(), rtol=0.05)
 
 
-def test_kl_schedules():
-    assert kl_weight(50, 1.0, "none", 100) == 1.0
-    assert kl_weight(25, 2.0, "linear", 100) == 0.5
-    assert kl_weight(500, 2.0, "linear", 100) == 2.0
+def regulariser(schedule="linear", anneal=0.2, anneal_steps=None, floor="none", nats=0.0,
+                beta=1.0):
+    return KLRegulariser(beta, schedule, anneal, anneal_steps, 0.5, floor, nats)
+
+
+def test_kl_schedules_in_steps():
+    assert regulariser("none", anneal_steps=100).weight(50, 1000) == 1.0
+    assert regulariser(anneal_steps=100, beta=2.0).weight(25, 1000) == 0.5
+    assert regulariser(anneal_steps=100, beta=2.0).weight(500, 1000) == 2.0
     # cyclical, cycles of 100 steps, rising over the first half: 0, 0.5, 1, 1, then again
-    assert [kl_weight(s, 1.0, "cyclical", 100) for s in (0, 25, 50, 99, 100, 125)] == [
+    cyclical = regulariser("cyclical", anneal_steps=100)
+    assert [cyclical.weight(s, 1000) for s in (0, 25, 50, 99, 100, 125)] == [
         0.0, 0.5, 1.0, 1.0, 0.0, 0.5]
 
 
-def test_kl_penalty_free_bits_floor_each_dimension_and_free_nats_the_total():
+def test_kl_schedules_as_fractions_of_the_run_mean_the_same_on_any_length():
+    """20% of the run: full weight after 20 of 100 steps, or 2,000 of 10,000."""
+    linear = regulariser(anneal=0.2)
+    for total in (100, 648, 10_000):
+        assert linear.weight(int(0.1 * total), total) == pytest.approx(0.5, abs=0.01)
+        assert linear.weight(math.ceil(0.2 * total), total) == 1.0
+    cyclical = regulariser("cyclical", anneal=0.25)  # four cycles in any run
+    assert [cyclical.weight(s, 400) for s in (0, 50, 99, 100, 150)] == [0.0, 1.0, 1.0, 0.0, 1.0]
+
+
+def test_kl_floor_per_dimension_free_bits_and_total_free_nats():
     # two sentences, three dimensions: batch-mean KLs 1.0, 0.1, 0.0 (total 1.1)
     kl_dims = torch.tensor([[1.5, 0.2, 0.0], [0.5, 0.0, 0.0]], requires_grad=True)
-    assert kl_penalty(kl_dims, 0.0).item() == pytest.approx(1.1)
-    assert kl_penalty(kl_dims, 0.25).item() == pytest.approx(1.5)  # 1.0 + 0.25 + 0.25
-    assert kl_penalty(kl_dims, 0.0, free_nats=0.5).item() == pytest.approx(1.1)  # above it
-    floored = kl_penalty(kl_dims, 0.0, free_nats=2.0)
+    assert regulariser().penalty(kl_dims).item() == pytest.approx(1.1)
+    per_dim = regulariser(floor="per_dim", nats=0.25)
+    assert per_dim.penalty(kl_dims).item() == pytest.approx(1.5)  # 1.0 + 0.25 + 0.25
+    assert regulariser(floor="total", nats=0.5).penalty(kl_dims).item() == pytest.approx(1.1)
+    floored = regulariser(floor="total", nats=2.0).penalty(kl_dims)
     assert floored.item() == pytest.approx(2.0)
     floored.backward()  # below the floor nothing pushes the KL down: no gradient at all
     assert torch.equal(kl_dims.grad, torch.zeros_like(kl_dims))
     kl_dims.grad = None
-    kl_penalty(kl_dims, 0.25).backward()  # per dimension: only the first is above its floor
+    per_dim.penalty(kl_dims).backward()  # per dimension: only the first is above its floor
     assert torch.equal(kl_dims.grad, torch.tensor([[0.5, 0.0, 0.0], [0.5, 0.0, 0.0]]))
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
@@ -17,7 +16,7 @@ from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_options
 from aelab.optuna_sweeper import PRUNED
-from aelab.saved_config import pin_paths, refuse_unknown_targets
+from aelab.run_dir import best_checkpoint, instantiate_checked, instantiate_model, load_run_config
 
 log = logging.getLogger(__name__)
 if logging.getLogger().handlers:
@@ -43,16 +42,26 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def check_modalities(cfg: DictConfig) -> None:
-    """A text model on image data (or the reverse) fails here, before anything is loaded."""
-    data_kind = getattr(get_class(cfg.data._target_), "modality", None)
-    model_kind = getattr(get_class(cfg.model._target_), "modality", None)
-    if data_kind and model_kind and data_kind != model_kind:
-        def a(kind: str) -> str:
-            return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+    """A text model on image data, or an image corruption on text (or the reverse), fails
+    here, before anything is loaded."""
+    def kind(key: str) -> str | None:
+        node = cfg.get(key)
+        return getattr(get_class(node._target_), "modality", None) if node else None
 
+    def a(kind: str) -> str:
+        return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+    data_kind, model_kind, corruption_kind = kind("data"), kind("model"), kind("corruption")
+    if data_kind and model_kind and data_kind != model_kind:
         raise AelabError(f"model {cfg.model._target_.rsplit('.', 1)[-1]} is {a(model_kind)} model"
                          f" but data {cfg.data._target_.rsplit('.', 1)[-1]} is {data_kind} data;"
                          f" pick {a(model_kind)} dataset or {a(data_kind)} model")
+    if model_kind and corruption_kind and corruption_kind != model_kind:
+        fix = "corruption=word_noise" if model_kind == "text" else (
+            "corruption=gaussian, salt_pepper, mask or downsample")
+        raise AelabError(f"corruption {cfg.corruption._target_.rsplit('.', 1)[-1]} corrupts "
+                         f"{corruption_kind} but the model is {a(model_kind)} model; use {fix} "
+                         "or corruption=none")
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
@@ -65,27 +74,6 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """The LightningModule, completed with what only the data knows (image shape, vocab)."""
     return instantiate_model(cfg, **datamodule_facts(datamodule))
-
-
-def instantiate_model(cfg: DictConfig, **facts) -> L.LightningModule:
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    if cfg.get("corruption"):
-        if "image_shape" not in facts:
-            raise AelabError("the corruption group applies to image models; text models take "
-                             "their input noise from model.noise")
-        facts["corruption"] = instantiate_checked(cfg.corruption)
-    return instantiate_checked(cfg.model, **facts, optimizer=instantiate(cfg.optimizer),
-                               scheduler=scheduler, monitor=cfg.monitor.metric)
-
-
-def instantiate_checked(node: DictConfig, **kwargs):
-    """`instantiate`, but a user mistake found in a constructor surfaces as itself."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, AelabError):  # say the user's mistake, not Hydra's wrapper
-            raise err.__cause__ from None
-        raise
 
 
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
@@ -225,56 +213,6 @@ def monitored_value(trainer: L.Trainer, name: str, metrics: dict) -> float | Non
     if callback is not None and callback.best_model_score is not None:
         return float(callback.best_model_score)
     return metrics.get(name)
-
-
-def best_checkpoint(run_dir: Path, which: str = "best") -> Path:
-    """The checkpoint file of a finished run (`best`, `last`, or a path)."""
-    file = Path(which) if which not in ("best", "last") else run_dir / "checkpoints" / f"{which}.ckpt"
-    if not file.exists():
-        raise AelabError(f"no checkpoint {file}: is {run_dir} a finished training run? "
-                         "(expected checkpoints/best.ckpt and .hydra/config.yaml)")
-    return file
-
-
-def load_run_config(run_dir: Path, trust: bool = False) -> DictConfig:
-    """The saved config of a finished run, safe to build: every `_target_` on the allowlist
-    (unless `trust`), writes pinned to the run dir and the configured cache (saved_config.py)."""
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if not config_file.exists():
-        raise AelabError(f"{run_dir} is not a training run dir: {config_file} is missing; "
-                         "pass run_dir=<the hydra.run.dir of a train.py run>")
-    cfg = OmegaConf.load(config_file)
-    lacking = [key for key in ("model", "data", "trainer", "optimizer", "paths") if key not in cfg]
-    if lacking:
-        raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "
-                         f"{', '.join(lacking)}); pass run_dir=<the hydra.run.dir of a train.py run>")
-    if not trust:
-        refuse_unknown_targets(cfg, config_file)
-        pin_paths(cfg, run_dir)
-    cfg.paths.output_dir = str(run_dir)  # the config points at its own run dir
-    resolve_from_launch_dir(cfg, run_dir)
-    return cfg
-
-
-RELATIVE_PATH_KEYS = ("data.path", "model.vqvae_run")
-
-
-def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:
-    """`data.path=../data/x` was relative to where train.py ran; eval, generate and notebooks
-    may run elsewhere. A relative path that exists from the launch dir (Hydra records it in
-    .hydra/hydra.yaml) is made absolute; hub ids and paths valid from here stay as they are."""
-    hydra_file = run_dir / ".hydra" / "hydra.yaml"
-    launch_dir = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.cwd") if (
-        hydra_file.exists()) else None
-    if not launch_dir:
-        return
-    for key in RELATIVE_PATH_KEYS:
-        value = OmegaConf.select(cfg, key, default=None)
-        if not isinstance(value, str) or Path(value).is_absolute() or Path(value).exists():
-            continue
-        candidate = Path(launch_dir) / value
-        if candidate.exists():
-            OmegaConf.update(cfg, key, str(candidate.resolve()))
 
 
 def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):

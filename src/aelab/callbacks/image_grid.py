@@ -42,8 +42,8 @@ class ReconstructionGrid(L.Callback):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writers = tensorboard_writers(trainer)
-        if (trainer.sanity_checking or not writers or not hasattr(pl_module, "corrupt")
-                or not hasattr(trainer.datamodule, "examples")):
+        if (trainer.sanity_checking or not writers or pl_module.modality != "image"
+                or not pl_module.can("reconstruct")):
             return
         clean = trainer.datamodule.examples("val", self.num_images, pl_module.device)
         with torch.no_grad():
@@ -56,15 +56,16 @@ class ReconstructionGrid(L.Callback):
 
 
 class SampleGrid(L.Callback):
-    """Logs `num_images` new images from models that can sample (VAE, code prior)."""
+    """Logs `num_images` new images from models with a prior (VAE, code prior); a plain
+    autoencoder samples only through generate.py, which fits a density to its codes."""
 
     def __init__(self, num_images: PositiveInt = 32, nrow: PositiveInt = 8, seed: int = 0):
         self.num_images, self.nrow, self.seed = num_images, nrow, seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         writers = tensorboard_writers(trainer)
-        if (trainer.sanity_checking or not writers or not hasattr(pl_module, "sample")
-                or getattr(pl_module, "modality", None) != "image"):
+        if (trainer.sanity_checking or not writers or pl_module.modality != "image"
+                or not (pl_module.has_prior and pl_module.can("sample"))):
             return
         with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leave training's RNG alone
             torch.manual_seed(self.seed)

@@ -16,8 +16,13 @@ from aelab.options import NonNegativeFloat, PositiveInt, Probability
 
 
 class Corruption:
-    """Base: `__call__(clean, generator)` -> corrupted images in [0, 1], same shape."""
+    """Base: `__call__(clean, generator)` -> corrupted images in [0, 1], same shape.
 
+    `task` is what a model trained on it can then do (generate.py task=denoise / upscale);
+    `modality` what it corrupts (text has `aelab.data.text_noise.WordNoise`)."""
+
+    modality = "image"
+    task = "denoise"
     baselines: tuple[str, ...] = ("psnr_input",)
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -28,17 +33,10 @@ class Corruption:
         return f"{type(self).__name__}({args})"
 
 
-def _check_probability(name: str, p: float) -> None:
-    if not 0 <= p <= 1:
-        raise AelabError(f"corruption.{name}={p} must be a probability in [0, 1]")
-
-
 class GaussianNoise(Corruption):
     """Additive white noise of standard deviation `sigma`, clipped back to [0, 1]."""
 
-    def __init__(self, sigma: NonNegativeFloat = 0.3):
-        if sigma < 0:
-            raise AelabError(f"corruption.sigma={sigma} must be >= 0")
+    def __init__(self, sigma: NonNegativeFloat):
         self.sigma = sigma
 
     def __call__(self, clean, generator=None):
@@ -49,8 +47,7 @@ class GaussianNoise(Corruption):
 class SaltPepper(Corruption):
     """Each pixel (all channels together) becomes black or white with probability `p`."""
 
-    def __init__(self, p: Probability = 0.1):
-        _check_probability("p", p)
+    def __init__(self, p: Probability):
         self.p = p
 
     def __call__(self, clean, generator=None):
@@ -64,11 +61,7 @@ class SaltPepper(Corruption):
 class Mask(Corruption):
     """Zero out a fraction `p` of the image: single pixels, or `block`-sized squares."""
 
-    def __init__(self, p: Probability = 0.25, mode: Literal["pixels", "blocks"] = "pixels",
-                 block: PositiveInt = 4):
-        _check_probability("p", p)
-        if mode not in ("pixels", "blocks"):
-            raise AelabError(f"corruption.mode={mode} is not one of: pixels, blocks")
+    def __init__(self, p: Probability, mode: Literal["pixels", "blocks"], block: PositiveInt):
         self.p, self.mode, self.block = p, mode, block
 
     def __call__(self, clean, generator=None):
@@ -88,11 +81,10 @@ class Downsample(Corruption):
     bicubic baseline itself, logged as `psnr_bicubic`.
     """
 
+    task = "upscale"
     baselines = ("psnr_input", "psnr_bicubic")
 
-    def __init__(self, factor: Literal[2, 3, 4, 8] = 2):
-        if factor not in (2, 3, 4, 8):
-            raise AelabError(f"corruption.factor={factor} must be 2, 3, 4 or 8")
+    def __init__(self, factor: Literal[2, 3, 4, 8]):
         self.factor = factor
 
     def low_resolution(self, clean: torch.Tensor) -> torch.Tensor:

@@ -1,13 +1,9 @@
-"""Text generation tasks behind generate.py: reconstruct, sample, interpolate.
+"""Text generation tasks behind generate.py: reconstruct, sample, interpolate, denoise.
 
 Each returns lines of text that `aelab.run.generate` writes to <run dir>/generated/<task>.txt.
 """
 
 import torch
-
-from aelab.errors import AelabError
-
-TASKS = ("reconstruct", "sample", "interpolate")
 
 
 def _decoding(decoding: str, temperature: float, top_p: float, beam: int) -> dict:
@@ -16,6 +12,7 @@ def _decoding(decoding: str, temperature: float, top_p: float, beam: int) -> dic
 
 @torch.no_grad()
 def reconstruct(model, datamodule, n, decoding, **kw) -> list[str]:
+    model.require("reconstruct")
     batch = {k: v.to(model.device) for k, v in datamodule.examples("test", n).items()}
     outputs = model.reconstruct(batch, **decoding)
     lines = []
@@ -26,14 +23,14 @@ def reconstruct(model, datamodule, n, decoding, **kw) -> list[str]:
 
 @torch.no_grad()
 def sample(model, datamodule, n, decoding, **kw) -> list[str]:
+    model.require("sample")
     return [datamodule.decode(ids) for ids in model.sample(n, **decoding)]
 
 
 @torch.no_grad()
 def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[str]:
     """Sentences decoded along the straight line between the codes of two test sentences."""
-    if not getattr(model, "has_latent", False):
-        raise AelabError("task=interpolate needs a model with a latent code: lstm_ae or lstm_vae")
+    model.require("interpolate")
     pairs = max(1, n // steps)
     batch = {k: v.to(model.device) for k, v in datamodule.examples("test", 2 * pairs).items()}
     z = model.encode(batch["tokens"], batch["lengths"])
@@ -49,11 +46,26 @@ def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[st
     return lines
 
 
+@torch.no_grad()
+def denoise(model, datamodule, n, decoding, seed: int = 0, **kw) -> list[str]:
+    """Test sentences noised by the run's corruption, the model's output, the clean sentence."""
+    model.require("denoise")
+    batch = {k: v.to(model.device) for k, v in datamodule.examples("test", n).items()}
+    tokens, lengths = model.corrupt(batch["tokens"], batch["lengths"], seed)
+    longest = max(model.max_gen_len, batch["tokens"].shape[1])
+    outputs = model.reconstruct({"tokens": tokens, "lengths": lengths},
+                                **{"max_len": longest, **decoding})
+    lines = []
+    for noisy, output, clean in zip(tokens[:, 1:], outputs, batch["tokens"][:, 1:], strict=True):
+        lines += [f"in:    {datamodule.decode(noisy)}", f"out:   {datamodule.decode(output)}",
+                  f"clean: {datamodule.decode(clean)}", ""]
+    return lines
+
+
 def run_task(task: str, model, datamodule, n: int = 16, seed: int = 0,
              decoding: str = "greedy", temperature: float = 1.0, top_p: float = 1.0,
              beam: int = 5, steps: int = 8, **_) -> list[str]:
-    if task not in TASKS:
-        raise AelabError(f"task={task} is not one of {', '.join(TASKS)} for a text model")
+    model.require(task)
     torch.manual_seed(seed)
     options = _decoding(decoding, temperature, top_p, beam)
-    return globals()[task](model, datamodule, n, options, steps=steps)
+    return globals()[task](model, datamodule, n, options, steps=steps, seed=seed)

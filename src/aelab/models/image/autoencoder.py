@@ -1,4 +1,10 @@
-"""Deterministic image autoencoder: reconstruct the input, score MSE / PSNR / SSIM."""
+"""Image models' shared base, and the deterministic image autoencoder (MSE / PSNR / SSIM).
+
+`ImageModel` holds what every image objective needs: a net built from its config partial
+with the data's image shape, the corruption of the input (denoising, inpainting,
+super-resolution) with its trivial baselines, the reconstruction metrics and the GPU fast
+path. The objectives subclass it: `ImageAutoencoder` (here), `ImageVAE`, `ImageVQVAE`.
+"""
 
 from collections.abc import Callable
 from typing import Literal
@@ -12,6 +18,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from aelab.data.corruption import Corruption
 from aelab.errors import AelabError
+from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
 from aelab.options import PositiveInt
 
@@ -29,17 +36,22 @@ def image_metrics(prefix: str, ssim: bool = True) -> MetricCollection:
     return MetricCollection(metrics, prefix=prefix)
 
 
-class ImageAutoencoder(L.LightningModule):
-    """Wraps any net with encode / decode_logits / decode (see `aelab.nets`).
+class ImageModel(Capabilities, L.LightningModule):
+    """Wraps any net with encode / decode_logits / decode (see `aelab.nets.image`).
 
     `net` is a partial (Hydra `_partial_: true`) completed here with the image shape the
-    data reports, so no image size is hard-coded in a config. With a `corruption`, the net
-    sees corrupted images and is scored against the clean ones (denoising, inpainting,
-    super-resolution), and the corruption's trivial baselines are logged beside it.
+    data reports and the model's `latent_dim`, `depth` and `width`, so no image size is
+    hard-coded in a config. With a `corruption`, the net sees corrupted images and is scored
+    against the clean ones, and the corruption's trivial baselines are logged beside it.
+    Every option's default is in the model's yaml (conf/model/), the one place it is set.
     """
 
     modality = "image"
     latent_outputs = 1  # a VAE's encoder returns mean and log-variance: 2
+    tasks = frozenset({"reconstruct", "interpolate", "sample"})
+    instead = {"denoise": "train it with a noise or mask corruption (corruption=gaussian, "
+                          "salt_pepper or mask), then run task=denoise on that run",
+               "upscale": "train it with corruption=downsample, then run task=upscale on that run"}
     # CUSTOM SCALARS (callbacks/dashboard.py): tag regexes per chart.
     dashboard = {"reconstruction": {
         "loss": [r"^train/loss(_epoch)?$", r"^val/loss$"],
@@ -47,14 +59,11 @@ class ImageAutoencoder(L.LightningModule):
         "SSIM": [r"^val/ssim$"]}}
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
-                 optimizer: Callable, scheduler: Callable | None = None,
-                 latent_dim: PositiveInt = 32, depth: PositiveInt = 3, width: PositiveInt = 32,
-                 loss: Literal["mse", "bce"] = "mse", monitor: str = "val/loss",
-                 corruption: Corruption | None = None, compile: bool | str = False,
-                 channels_last: bool = False):
+                 optimizer: Callable, *, latent_dim: PositiveInt, depth: PositiveInt,
+                 width: PositiveInt, compile: bool | str,
+                 scheduler: Callable | None = None, monitor: str = "val/loss",
+                 corruption: Corruption | None = None):
         super().__init__()
-        if loss not in ("mse", "bce"):
-            raise AelabError(f"model.loss={loss} is not one of: mse, bce")
         try:
             extra = {"latent_outputs": self.latent_outputs} if self.latent_outputs != 1 else {}
             self.net = net(image_shape=tuple(image_shape), latent_dim=latent_dim, depth=depth,
@@ -62,13 +71,12 @@ class ImageAutoencoder(L.LightningModule):
         except ValueError as err:
             raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
                              f" {err}") from None
-        self.image_shape, self.latent_dim, self.loss_name = tuple(image_shape), latent_dim, loss
+        self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
-        # GPU fast path: torch.compile (True: inductor; a string names another backend) and
-        # NHWC memory layout, which tensor cores prefer for convolutions under bf16.
+        # GPU fast path: torch.compile (True: inductor; a string names another backend). The
+        # conv nets add the NHWC layout (`model.net.channels_last`).
         self.compile_backend = "inductor" if compile is True else (compile or None)
-        self.channels_last = channels_last
         self.train_metrics = image_metrics("train/", ssim=False)
         self.val_metrics = image_metrics("val/")
         self.test_metrics = image_metrics("test/")
@@ -78,10 +86,12 @@ class ImageAutoencoder(L.LightningModule):
                                      for name in baselines}, prefix=f"{stage}/")
             for stage in ("val", "test")})
 
+    def available_tasks(self) -> frozenset[str]:
+        # A model trained on corrupted inputs also restores them: denoise or upscale.
+        return self.tasks | ({self.corruption.task} if self.corruption is not None else set())
+
     def configure_model(self) -> None:
         """Called by Lightning before fit / validate / test, on the run's device."""
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
         if self.compile_backend and not getattr(self, "_compiled", False):
             # The nets' parts, not the LightningModule: the steps call net.encode/decode, and
             # nn.Module.compile keeps state_dict keys, so checkpoints stay interchangeable.
@@ -108,22 +118,41 @@ class ImageAutoencoder(L.LightningModule):
             generator = torch.Generator(device=images.device).manual_seed(seed)
         return self.corruption(images, generator)
 
-    def reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(logits, target)
-        return F.mse_loss(torch.sigmoid(logits), target)
-
     def step_inputs(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
         """The net's input for a batch: training draws fresh noise; val/test noise is fixed
         per batch so that scores repeat."""
-        inputs = self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
-        return inputs.contiguous(memory_format=torch.channels_last) if self.channels_last else inputs
+        return self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
 
     def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
         """The corruption's trivial baselines (psnr_input, psnr_bicubic) on val/test."""
         if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
             self.baseline_metrics[stage].update(inputs.contiguous(), images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", self.train_metrics, batch_idx)
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._step(batch, "val", self.val_metrics, batch_idx)
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self._step(batch, "test", self.test_metrics, batch_idx)
+
+    def configure_optimizers(self) -> dict:
+        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)
+
+
+class ImageAutoencoder(ImageModel):
+    """The deterministic autoencoder: the net's reconstruction scored by `loss`."""
+
+    def __init__(self, *args, loss: Literal["mse", "bce"], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_name = loss
+
+    def reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        return F.mse_loss(torch.sigmoid(logits), target)
 
     def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
               batch_idx: int) -> torch.Tensor:
@@ -139,15 +168,3 @@ class ImageAutoencoder(L.LightningModule):
                  prog_bar=True, batch_size=len(images), sync_dist=stage != "train")
         self.log_dict(metrics, on_step=False, on_epoch=True)
         return loss
-
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics, batch_idx)
-
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics, batch_idx)
-
-    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics, batch_idx)
-
-    def configure_optimizers(self) -> dict:
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)

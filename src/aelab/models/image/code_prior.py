@@ -16,38 +16,36 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
-from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
+from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.image.code_transformer import CodeTransformer
 from aelab.options import DropProbability, PositiveInt
+from aelab.run_dir import load_run_config, load_trained_model
 
 
 def load_vqvae(run_dir: str, image_shape: tuple[int, int, int],
                trust_run_config: bool = False) -> L.LightningModule:
-    from aelab.run import best_checkpoint, instantiate_model, load_run_config
-
-    run = Path(run_dir).expanduser()
-    cfg = load_run_config(run, trust_run_config)
+    cfg = load_run_config(Path(run_dir).expanduser(), trust_run_config)
     if not cfg.model._target_.endswith("ImageVQVAE"):
         raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
                          "prior needs a model=conv_vqvae run")
-    vqvae = instantiate_model(cfg, image_shape=image_shape)
-    state = load_checkpoint(best_checkpoint(run))
-    vqvae.load_state_dict(state["state_dict"])
-    return vqvae
+    return load_trained_model(run_dir, trust_run_config, image_shape=image_shape)[1]
 
 
-class CodePrior(StepsByStage, L.LightningModule):
+class CodePrior(Capabilities, StepsByStage, L.LightningModule):
     modality = "image"
+    tasks = frozenset({"sample"})
+    has_prior = True
+    instead = {task: "it needs an autoencoder run (conv_ae, mlp_ae, conv_vae, conv_vqvae)"
+               for task in ("reconstruct", "interpolate", "denoise", "upscale")}
     dashboard = {"code prior": {"loss (nats per code)": [r"^train/loss(_epoch)?$", r"^val/loss$"]}}
 
     def __init__(self, vqvae_run: str, image_shape: tuple[int, int, int], optimizer,
-                 scheduler=None, monitor: str = "val/loss", depth: PositiveInt = 4,
-                 width: PositiveInt = 128, heads: PositiveInt = 4,
-                 dropout: DropProbability = 0.1, latent_dim: int | None = None,
-                 trust_run_config: bool = False):
+                 *, depth: PositiveInt, width: PositiveInt, heads: PositiveInt,
+                 dropout: DropProbability, trust_run_config: bool, scheduler=None,
+                 monitor: str = "val/loss"):
         super().__init__()
         if not vqvae_run:
             raise AelabError("model.vqvae_run is not set: give the run dir of a model=conv_vqvae run")
@@ -69,7 +67,7 @@ class CodePrior(StepsByStage, L.LightningModule):
         codes = self.prior.sample(n, temperature).view(n, *self.grid_shape)
         return self.vqvae.net.decode_codes(codes)
 
-    def _step(self, images: torch.Tensor, stage: str) -> torch.Tensor:
+    def _step(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
         with torch.no_grad():
             codes = self.vqvae.codes(images).flatten(1)
         logits = self.prior(codes)

@@ -5,18 +5,23 @@ code grid, trained as a second run: `model=code_prior model.vqvae_run=<this run 
 """
 
 import torch
-import torch.nn.functional as F
 
 from aelab.metrics.latent import CodebookUsage
 from aelab.models.image.autoencoder import ImageAutoencoder
 
 
 class ImageVQVAE(ImageAutoencoder):
+    tasks = frozenset({"reconstruct", "interpolate"})
+    instead = {**ImageAutoencoder.instead,
+               "sample": "a conv_vqvae samples through a prior over its codes: train one with "
+                         "`python train.py model=code_prior model.vqvae_run=<this run dir>`, "
+                         "then run generate.py task=sample on that run"}
     dashboard = {**ImageAutoencoder.dashboard, "codebook": {
         "usage (fraction of codes)": [r"^val/codebook_usage$"],
         "perplexity": [r"^val/codebook_perplexity$"],
         "dead-code restarts": [r"^train/codebook_restarts$"],
         "commitment loss": [r"^(train|val)/commitment(_epoch)?$"]}}
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
@@ -38,8 +43,7 @@ class ImageVQVAE(ImageAutoencoder):
         quantised, codes, commitment = self.net.quantize(self.net.encode(inputs))
         logits = self.net.decode_logits(quantised)
         recon = torch.sigmoid(logits)
-        rec_loss = F.mse_loss(recon, images)
-        loss = rec_loss + commitment
+        loss = self.reconstruction_loss(logits, images) + commitment
         n = len(images)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
                  batch_size=n, sync_dist=stage != "train")

@@ -1,7 +1,8 @@
-"""Text models' shared base, and `lstm_lm`: the LSTM language model every text
-autoencoder is measured against (a VAE should match or beat its perplexity)."""
+"""Text models' shared base: a decoder from config, its metrics and decoding (`TextModel`),
+and the base of the models with a code (`LatentTextModel`: an encoder from config, the
+code, reconstruction, the word-noise corruption and BLEU)."""
 
-from typing import Literal
+from collections.abc import Callable
 
 import lightning as L
 import torch
@@ -10,12 +11,13 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import BLEUScore
 
 from aelab.data.text import EOS_ID, PAD_ID, UNK_ID
+from aelab.data.text_noise import WordNoise
 from aelab.errors import AelabError
 from aelab.metrics.text import SequenceNLL
+from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.text.decoding import beam_search, greedy_or_sample
-from aelab.nets.text.rnn import SentenceDecoder, SentenceEncoder
 from aelab.options import DropProbability, PositiveInt
 
 
@@ -47,35 +49,27 @@ def ids_to_text(ids: torch.Tensor, unk_as: str | None = None) -> list[str]:
     return out
 
 
-class TextModel(StepsByStage, L.LightningModule):
-    """Decoder (+ encoder when `has_latent`), metrics, decoding. Keys as in DESIGN.md:
-    `latent_dim`, `depth` (RNN layers), `width` (hidden units)."""
+class TextModel(Capabilities, StepsByStage, L.LightningModule):
+    """A decoder (`model.decoder`, a config partial completed here with the vocabulary and
+    the sizes), its likelihood metrics and decoding. Keys as in DESIGN.md: `depth` (layers),
+    `width` (hidden units), `embed_dim`, `dropout`; every default is in the model's yaml."""
 
     modality = "text"
-    has_latent = True
+    latent_dim = 0  # no code; a LatentTextModel sets its own before the decoder is built
     latent_outputs = 1
 
-    def __init__(self, vocab_size: int, optimizer, scheduler=None, monitor: str = "val/loss",
-                 latent_dim: PositiveInt = 32, depth: PositiveInt = 1, width: PositiveInt = 256,
-                 embed_dim: PositiveInt = 256, dropout: DropProbability = 0.3,
-                 cell: Literal["lstm", "gru"] = "lstm", bidirectional: bool = False,
-                 tie_embeddings: bool = False, max_gen_len: PositiveInt = 40,
-                 pool: Literal["last", "last_max"] = "last", skip_latent: bool = False,
-                 skip_gate: bool = False):
+    def __init__(self, vocab_size: int, optimizer, *, decoder: Callable, depth: PositiveInt,
+                 width: PositiveInt, embed_dim: PositiveInt, dropout: DropProbability,
+                 max_gen_len: PositiveInt, scheduler=None, monitor: str = "val/loss",
+                 corruption: WordNoise | None = None):
         super().__init__()
-        if depth < 1 or width < 1 or (self.has_latent and latent_dim < 1):
-            raise AelabError("model.depth, model.width and model.latent_dim must be positive")
-        self.vocab_size, self.latent_dim, self.max_gen_len = vocab_size, latent_dim, max_gen_len
+        self.vocab_size, self.max_gen_len = vocab_size, max_gen_len
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+        self.corruption = corruption
+        self.net_sizes = {"vocab_size": vocab_size, "embed_dim": embed_dim, "width": width,
+                          "depth": depth, "dropout": dropout}
         try:
-            self.decoder = SentenceDecoder(vocab_size, embed_dim, width, depth, dropout,
-                                           latent_dim if self.has_latent else 0, cell,
-                                           tie_embeddings, skip_latent, skip_gate)
-            if self.has_latent:
-                self.encoder = SentenceEncoder(vocab_size, embed_dim, width, depth, dropout,
-                                               bidirectional, cell, pool)
-                self.to_latent = torch.nn.Linear(self.encoder.out_dim,
-                                                 latent_dim * self.latent_outputs)
+            self.decoder = decoder(latent_dim=self.latent_dim, **self.net_sizes)
         except ValueError as err:
             raise AelabError(str(err)) from None
         # "nll": the model's likelihood of the text; "rec": reconstruction given the code.
@@ -83,16 +77,8 @@ class TextModel(StepsByStage, L.LightningModule):
                                                 for stage in ("val", "test")
                                                 for kind in ("nll", "rec")})
         self.token_acc = torch.nn.ModuleDict({s: MeanMetric() for s in ("val", "test")})
-        # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
-        # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet 15% of the
-        # test words are <unk>, free credit for copying a symbol that says nothing).
-        self.bleu = BLEUScore(n_gram=4)
-        self.bleu_known = BLEUScore(n_gram=4)
 
     # -- generation -------------------------------------------------------------------------
-    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.to_latent(self.encoder(tokens, lengths))
-
     def generate(self, z: torch.Tensor | None, n: int, strategy: str = "greedy",
                  temperature: float = 1.0, top_p: float = 1.0, beam: int = 5,
                  max_len: int | None = None) -> torch.Tensor:
@@ -104,16 +90,6 @@ class TextModel(StepsByStage, L.LightningModule):
             raise AelabError(f"decoding={strategy} is not one of: greedy, sample, beam")
         return greedy_or_sample(self.decoder, z, n, max_len, strategy == "sample",
                                 temperature, top_p)
-
-    def sample(self, n: int, **decoding) -> torch.Tensor:
-        return self.generate(None, n, **{"strategy": "sample", **decoding})
-
-    def reconstruct(self, batch: dict, **decoding) -> torch.Tensor:
-        tokens, lengths = batch["tokens"], batch["lengths"]
-        # Test sentences are not cut to data.max_len: room for the longest one (+ <eos>).
-        max_len = max(self.max_gen_len, tokens.shape[1])
-        return self.generate(self.encode(tokens, lengths), len(tokens),
-                             **{"max_len": max_len, **decoding})
 
     # -- metrics ------------------------------------------------------------------------------
     def log_token_accuracy(self, stage: str, logits, targets, n: int) -> None:
@@ -145,15 +121,6 @@ class TextModel(StepsByStage, L.LightningModule):
                           targets: torch.Tensor) -> None:
         self.likelihoods[f"{stage}_{kind}"].update(nll, (targets != PAD_ID).sum(1))
 
-    def log_bleu(self, batch: dict) -> None:
-        outputs, sources = self.reconstruct(batch), batch["tokens"][:, 1:]
-        n = len(sources)
-        self.bleu.update(ids_to_text(outputs), [[ref] for ref in ids_to_text(sources)])
-        self.log("test/bleu", self.bleu, on_epoch=True, batch_size=n)
-        self.bleu_known.update(ids_to_text(outputs, unk_as="<unk:output>"),
-                               [[ref] for ref in ids_to_text(sources, unk_as="<unk:source>")])
-        self.log("test/bleu_known", self.bleu_known, on_epoch=True, batch_size=n)
-
     def log_likelihoods(self, stage: str) -> None:
         """`nll` and `ppl` from "nll"; `rec_ppl` from "rec", for what was updated."""
         for kind in ("nll", "rec"):
@@ -177,6 +144,79 @@ class TextModel(StepsByStage, L.LightningModule):
     def configure_optimizers(self) -> dict:
         return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)
 
+
+class LatentTextModel(TextModel):
+    """A text model with a code: an encoder (`model.encoder`, a config partial) reads the
+    sentence, a linear layer makes the code of `latent_dim` (times `latent_outputs`), the
+    decoder is conditioned on it. With `corruption=word_noise` the encoder reads a noised
+    sentence and the decoder must write the clean one (a denoising autoencoder); val/test
+    noise is fixed per batch, as for images, and `test/bleu_input` scores the noisy input."""
+
+    tasks = frozenset({"reconstruct", "interpolate"})
+    instead = {"denoise": "train it with corruption=word_noise, then run task=denoise on that run",
+               "upscale": "upscaling is an image task (corruption=downsample)"}
+
+    def __init__(self, *args, encoder: Callable, latent_dim: PositiveInt, **kwargs):
+        self.latent_dim = latent_dim  # before the base class builds the decoder for it
+        super().__init__(*args, **kwargs)
+        try:
+            self.encoder = encoder(**self.net_sizes)
+        except ValueError as err:
+            raise AelabError(str(err)) from None
+        self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * self.latent_outputs)
+        # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
+        # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet 15% of the
+        # test words are <unk>, free credit for copying a symbol that says nothing);
+        # `bleu_input`, with a corruption: the noisy input itself as the "reconstruction".
+        self.bleu = BLEUScore(n_gram=4)
+        self.bleu_known = BLEUScore(n_gram=4)
+        self.bleu_input = BLEUScore(n_gram=4)
+
+    def available_tasks(self) -> frozenset[str]:
+        return self.tasks | ({self.corruption.task} if self.corruption is not None else set())
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(tokens, lengths))
+
+    def corrupt(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's input for clean sentences; a seed makes evaluation noise repeatable."""
+        if self.corruption is None:
+            return tokens, lengths
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=tokens.device).manual_seed(seed)
+        return self.corruption(tokens, lengths, self.vocab_size, generator)
+
+    def step_source(self, batch: dict, stage: str, batch_idx: int):
+        """The encoder's input for a batch: training draws fresh noise, val/test a fixed one."""
+        return self.corrupt(batch["tokens"], batch["lengths"],
+                            None if stage == "train" else 10_000 + batch_idx)
+
+    def reconstruct(self, batch: dict, **decoding) -> torch.Tensor:
+        tokens, lengths = batch["tokens"], batch["lengths"]
+        # Test sentences are not cut to data.max_len: room for the longest one (+ <eos>).
+        max_len = max(self.max_gen_len, tokens.shape[1])
+        return self.generate(self.encode(tokens, lengths), len(tokens),
+                             **{"max_len": max_len, **decoding})
+
+    def log_bleu(self, batch: dict, source: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """BLEU of greedy reconstructions of `source` (the encoder's input: the noisy
+        sentences under a corruption) against the clean sentences of `batch`."""
+        noisy = {"tokens": source[0], "lengths": source[1]}
+        longest = max(self.max_gen_len, batch["tokens"].shape[1])  # of the clean sentences
+        outputs, sources = self.reconstruct(noisy, max_len=longest), batch["tokens"][:, 1:]
+        n = len(sources)
+        if self.corruption is not None:
+            self.bleu_input.update(ids_to_text(noisy["tokens"][:, 1:]),
+                                   [[ref] for ref in ids_to_text(sources)])
+            self.log("test/bleu_input", self.bleu_input, on_epoch=True, batch_size=n)
+        self.bleu.update(ids_to_text(outputs), [[ref] for ref in ids_to_text(sources)])
+        self.log("test/bleu", self.bleu, on_epoch=True, batch_size=n)
+        self.bleu_known.update(ids_to_text(outputs, unk_as="<unk:output>"),
+                               [[ref] for ref in ids_to_text(sources, unk_as="<unk:source>")])
+        self.log("test/bleu_known", self.bleu_known, on_epoch=True, batch_size=n)
+
     def word_dropout(self, inputs: torch.Tensor, p: float) -> torch.Tensor:
         """Replace decoder inputs (not <bos>, not <pad>) by <unk> with probability p."""
         if not self.training or p <= 0:
@@ -184,23 +224,3 @@ class TextModel(StepsByStage, L.LightningModule):
         drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
         drop[:, 0] = False
         return inputs.masked_fill(drop, UNK_ID)
-
-
-class LanguageModel(TextModel):
-    """p(x) = prod_t p(w_t | w_<t): no encoder, no latent code."""
-
-    has_latent = False
-    dashboard = {"language model": {
-        "loss (nats per token)": [r"^train/loss(_epoch)?$", r"^val/loss$"],
-        "perplexity": [r"^(val|test)/ppl$"],
-        "token accuracy": [r"^val/token_acc$"]}}
-
-    def __init__(self, *args, latent_dim: Literal[0] = 0, **kwargs):
-        super().__init__(*args, latent_dim=latent_dim, **kwargs)  # 0: the LM has no code
-
-    def reconstruct(self, batch, **decoding):
-        raise AelabError("lstm_lm has no encoder and cannot reconstruct; use lstm_ae or lstm_vae")
-
-    def _step(self, batch: dict, stage: str) -> torch.Tensor:
-        inputs, targets, lengths = shift(batch)
-        return self.score_tokens(stage, self.decoder(inputs, lengths), targets, "nll")

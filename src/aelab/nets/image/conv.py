@@ -33,6 +33,14 @@ def check_depth(height: int, width: int, depth: int) -> None:
                          f" use model.depth<={fit} or a larger data.image_size")
 
 
+def use_channels_last(net: nn.Module, on: bool) -> bool:
+    """NHWC memory layout for the convolutions' weights (what tensor cores prefer under bf16);
+    it survives moving the net to a device. The net's `encode` lays its input out the same."""
+    if on:
+        net.to(memory_format=torch.channels_last)
+    return on
+
+
 def conv_block(c_in: int, c_out: int, norm: str, act: str, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none"),
                          norm2d(norm, c_out), activation(act))
@@ -87,13 +95,11 @@ class ConvDecoder(nn.Module):
 class ConvAutoencoder(nn.Module):
     """Conv encoder -> Linear to `latent_dim` -> Linear -> conv decoder -> sigmoid."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
-                 depth: PositiveInt = 3, width: PositiveInt = 32, norm: Norm = "batch",
-                 activation: Activation = "silu", latent_outputs: int = 1):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
+                 depth: PositiveInt, width: PositiveInt, *, norm: Norm, activation: Activation,
+                 channels_last: bool, latent_outputs: int = 1):
         super().__init__()
         channels, height, width_px = image_shape
-        if depth < 1 or latent_dim < 1 or width < 1:
-            raise ValueError("model.depth, model.latent_dim and model.width must be positive")
         check_depth(height, width_px, depth)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
@@ -106,8 +112,11 @@ class ConvAutoencoder(nn.Module):
         self.to_latent = nn.Linear(flat, latent_dim * latent_outputs)
         self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
         self.decoder = ConvDecoder(channels, width, depth, norm, activation, heights, widths_px)
+        self.channels_last = use_channels_last(self, channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.to_latent(self.encoder(x).flatten(1))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

@@ -23,12 +23,10 @@ def mlp(sizes: list[int], act: str) -> nn.Sequential:
 class MLPAutoencoder(nn.Module):
     """`depth` hidden layers of `width` units on each side of a `latent_dim` code."""
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
-                 depth: NonNegativeInt = 2, width: PositiveInt = 512,
-                 activation: Activation = "relu", latent_outputs: int = 1):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
+                 depth: NonNegativeInt, width: PositiveInt, *, activation: Activation,
+                 latent_outputs: int = 1):
         super().__init__()
-        if depth < 0 or latent_dim < 1 or width < 1:
-            raise ValueError("depth must be >= 0, latent_dim and width positive")
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         pixels = math.prod(image_shape)

@@ -9,24 +9,21 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from aelab.nets.image.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes
+from aelab.nets.image.conv import ConvDecoder, ConvEncoder, check_depth, stage_sizes, use_channels_last
 from aelab.nets.image.layers import Activation, Norm
 from aelab.nets.image.quantizer import VectorQuantizer
 from aelab.options import NonNegativeFloat, PositiveInt, Range
 
 
 class ConvVQAutoencoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt = 32,
-                 depth: PositiveInt = 2, width: PositiveInt = 64,
-                 num_codes: Annotated[int, Range(ge=2)] = 256,
-                 decay: Annotated[float, Range(ge=0, lt=1)] = 0.99,
-                 commitment: NonNegativeFloat = 0.25, restart_below: NonNegativeFloat = 0.5,
-                 norm: Norm = "batch", activation: Activation = "silu"):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
+                 depth: PositiveInt, width: PositiveInt, *,
+                 num_codes: Annotated[int, Range(ge=2)],
+                 decay: Annotated[float, Range(ge=0, lt=1)], commitment: NonNegativeFloat,
+                 restart_below: NonNegativeFloat, norm: Norm, activation: Activation,
+                 channels_last: bool):
         super().__init__()
         channels, height, width_px = image_shape
-        if depth < 1 or latent_dim < 1 or width < 1 or num_codes < 2:
-            raise ValueError("model.depth, model.latent_dim, model.width must be positive and "
-                             "num_codes at least 2")
         check_depth(height, width_px, depth)
         self.image_shape = tuple(image_shape)
         heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)
@@ -36,9 +33,12 @@ class ConvVQAutoencoder(nn.Module):
         self.quantizer = VectorQuantizer(num_codes, latent_dim, decay, commitment, restart_below)
         self.from_code = nn.Conv2d(latent_dim, self.encoder.out_channels, 1)
         self.decoder = ConvDecoder(channels, width, depth, norm, activation, heights, widths_px)
+        self.channels_last = use_channels_last(self, channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Continuous pre-quantisation vectors (N, latent_dim, h, w)."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.to_code(self.encoder(x))
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,22 +1,21 @@
-"""Decoding strategies for a SentenceDecoder: greedy, sampling (temperature, top-p), beam.
-
-All return token ids (B, <= max_len) without <bos>, padded with <pad> (0) after <eos>.
+"""Decoding strategies for any decoder of the interface in `aelab.nets.text.interface`:
+greedy, sampling (temperature, top-p), beam. Batched; all return token ids (B, <= max_len)
+without <bos>, padded with <pad> (0) after <eos>.
 """
 
 import torch
 
+from aelab.nets.text.interface import SentenceDecoder
+
 PAD_ID, BOS_ID, EOS_ID = 0, 2, 3
 
 
-def _start(decoder, z: torch.Tensor | None, n: int, device):
-    state = decoder.initial_state(z, n, device)
-    return torch.full((n,), BOS_ID, dtype=torch.long, device=device), state
+def _start(decoder: SentenceDecoder, z: torch.Tensor | None, n: int, device):
+    return torch.full((n,), BOS_ID, dtype=torch.long, device=device), decoder.start(z, n)
 
 
-def _select_state(state, index: torch.Tensor):
-    if isinstance(state, tuple):
-        return tuple(s.index_select(1, index) for s in state)
-    return state.index_select(1, index)
+def _device(decoder: SentenceDecoder) -> torch.device:
+    return next(decoder.parameters()).device
 
 
 def top_p_filter(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -33,10 +32,10 @@ def top_p_filter(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def greedy_or_sample(decoder, z: torch.Tensor | None, n: int, max_len: int, sample: bool = False,
-                     temperature: float = 1.0, top_p: float = 1.0,
+def greedy_or_sample(decoder: SentenceDecoder, z: torch.Tensor | None, n: int, max_len: int,
+                     sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    device = decoder.out.weight.device
+    device = _device(decoder)
     token, state = _start(decoder, z, n, device)
     out = torch.full((n, max_len), PAD_ID, dtype=torch.long, device=device)
     done = torch.zeros(n, dtype=torch.bool, device=device)
@@ -57,10 +56,10 @@ def greedy_or_sample(decoder, z: torch.Tensor | None, n: int, max_len: int, samp
 
 
 @torch.no_grad()
-def beam_search(decoder, z: torch.Tensor | None, n: int, max_len: int, beam: int = 5,
+def beam_search(decoder: SentenceDecoder, z: torch.Tensor | None, n: int, max_len: int, beam: int = 5,
                 length_penalty: float = 0.7) -> torch.Tensor:
     """The highest-scoring of `beam` hypotheses per item, score = log p / length**penalty."""
-    device = decoder.out.weight.device
+    device = _device(decoder)
     z_beams = z.repeat_interleave(beam, 0) if z is not None else None
     token, state = _start(decoder, z_beams, n * beam, device)
     scores = torch.full((n, beam), float("-inf"), device=device)
@@ -81,7 +80,7 @@ def beam_search(decoder, z: torch.Tensor | None, n: int, max_len: int, beam: int
         source = (flat // vocab + torch.arange(n, device=device).unsqueeze(1) * beam).view(-1)
         token = (flat % vocab).view(-1)
         scores = scores.view(-1)
-        state = _select_state(state, source)
+        state = decoder.reorder(state, source)
         sequences = torch.cat([sequences[source], token.unsqueeze(1)], 1)
         finished = finished[source] | (token == EOS_ID)
         lengths = lengths[source] + (token != PAD_ID).float()

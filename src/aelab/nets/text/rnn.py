@@ -1,15 +1,17 @@
-"""LSTM/GRU sentence encoder and decoder, with an optional latent code.
+"""LSTM/GRU sentence encoder and decoder (`cell: lstm | gru`), with an optional latent code.
 
 The decoder is conditioned on z twice (Bowman et al., 2016; He et al., 2019): z sets the
 initial hidden state of every layer and is concatenated to every input embedding, so the
 decoder cannot easily forget it. With latent_dim=0 the decoder is a plain language model.
-With skip_latent, z also adds to the output layer's input at every step (a generative skip
+With skip=add, z also adds to the output layer's input at every step (a generative skip
 connection, Dieng et al., 2019): the code can raise the score of the words it holds directly,
 and the recurrence only has to decide when to write them. The same vote at every step also
-invites repetition (a word the code holds keeps its vote after it is written); skip_gate
+invites repetition (a word the code holds keeps its vote after it is written); skip=gated
 lets the decoder's state scale the vote per unit, o_t = h_t + sigmoid(G h_t) * (W z), so
 that it can switch off what it has written.
 """
+
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,16 +22,14 @@ CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: float,
              bidirectional: bool = False) -> nn.RNNBase:
-    if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; choose lstm or gru")
     return CELLS[cell](input_size, hidden, layers, batch_first=True, bidirectional=bidirectional,
                        dropout=dropout if layers > 1 else 0.0)
 
 
-POOLS = ("last", "last_max")
+Cell = Literal["lstm", "gru"]
 
 
-class SentenceEncoder(nn.Module):
+class RNNEncoder(nn.Module):
     """Token ids (B, T) + lengths -> a sentence vector (B, out_dim).
 
     pool="last": the final hidden state of the top layer (both directions).
@@ -39,17 +39,14 @@ class SentenceEncoder(nn.Module):
     the max keeps a feature of each word wherever it stands.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False, cell: str = "lstm",
-                 pool: str = "last"):
+    def __init__(self, vocab_size: int, embed_dim: int, width: int, depth: int, dropout: float,
+                 *, cell: Cell, bidirectional: bool, pool: Literal["last", "last_max"]):
         super().__init__()
-        if pool not in POOLS:
-            raise ValueError(f"unknown pool {pool!r}; choose {' or '.join(POOLS)}")
         self.pool = pool
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = make_rnn(cell, embed_dim, hidden, layers, dropout, bidirectional)
+        self.rnn = make_rnn(cell, embed_dim, width, depth, dropout, bidirectional)
         self.dropout = nn.Dropout(dropout)
-        self.out_dim = hidden * (2 if bidirectional else 1) * (2 if pool == "last_max" else 1)
+        self.out_dim = width * (2 if bidirectional else 1) * (2 if pool == "last_max" else 1)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         packed = pack_padded_sequence(self.dropout(self.embed(tokens)), lengths.cpu(),
@@ -65,32 +62,35 @@ class SentenceEncoder(nn.Module):
         return torch.cat([last, output.max(1).values], -1)
 
 
-class SentenceDecoder(nn.Module):
-    """Teacher-forced logits (B, T, V), or one step at a time for generation."""
+class RNNDecoder(nn.Module):
+    """Teacher-forced logits (B, T, V), or one step at a time for generation: implements
+    the decoder interface of `aelab.nets.text.interface`."""
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, layers: int = 1,
-                 dropout: float = 0.0, latent_dim: int = 0, cell: str = "lstm",
-                 tie_embeddings: bool = False, skip_latent: bool = False,
-                 skip_gate: bool = False):
+    def __init__(self, vocab_size: int, latent_dim: int, embed_dim: int, width: int, depth: int,
+                 dropout: float, *, cell: Cell, tie_embeddings: bool,
+                 skip: Literal["none", "add", "gated"]):
         super().__init__()
+        hidden, layers = width, depth
+        self.vocab_size = vocab_size
         self.latent_dim, self.layers, self.hidden, self.cell = latent_dim, layers, hidden, cell
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.rnn = make_rnn(cell, embed_dim + latent_dim, hidden, layers, dropout)
         self.dropout = nn.Dropout(dropout)
         if latent_dim:
             self.init_state = nn.Linear(latent_dim, hidden * layers)
-        if skip_gate and not skip_latent:
-            raise ValueError("model.skip_gate=true gates the skip connection: "
-                             "set model.skip_latent=true too")
-        self.skip = nn.Linear(latent_dim, hidden) if skip_latent and latent_dim else None
-        self.skip_gate = nn.Linear(hidden, hidden) if self.skip is not None and skip_gate else None
+        if skip != "none" and not latent_dim:
+            raise ValueError(f"model.decoder.skip={skip} votes with the code, and this model has "
+                             "none (a language model); set model.decoder.skip=none")
+        self.skip = nn.Linear(latent_dim, hidden) if skip != "none" else None
+        self.skip_gate = nn.Linear(hidden, hidden) if self.skip is not None and skip == "gated" else None
         # Tied embeddings: project to the embedding size, score against the input embeddings.
         self.project = nn.Linear(hidden, embed_dim) if tie_embeddings else nn.Identity()
         self.out = nn.Linear(embed_dim if tie_embeddings else hidden, vocab_size)
         if tie_embeddings:
             self.out.weight = self.embed.weight
 
-    def initial_state(self, z: torch.Tensor | None, batch: int, device) -> tuple | torch.Tensor:
+    def start(self, z: torch.Tensor | None, batch: int) -> tuple | torch.Tensor:
+        device = self.embed.weight.device
         if z is None or not self.latent_dim:
             h = torch.zeros(self.layers, batch, self.hidden, device=device)
         else:
@@ -107,7 +107,7 @@ class SentenceDecoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 z: torch.Tensor | None = None) -> torch.Tensor:
         """tokens are the inputs <bos> w1 .. wn (padded); returns logits for w1 .. <eos>."""
-        state = self.initial_state(z, tokens.shape[0], tokens.device)
+        state = self.start(z, tokens.shape[0])
         packed = pack_padded_sequence(self._inputs(tokens, z), lengths.cpu(), batch_first=True,
                                       enforce_sorted=False)
         output, _ = self.rnn(packed, state)
@@ -118,6 +118,12 @@ class SentenceDecoder(nn.Module):
         """One generation step: token (B,) -> (log-probabilities (B, V), new state)."""
         output, state = self.rnn(self._inputs(token.unsqueeze(1), z), state)
         return self._logits(output, z)[:, 0].log_softmax(-1), state
+
+    def reorder(self, state, index: torch.Tensor):
+        """Rows `index` of the state (the batch is dim 1 of an RNN's state)."""
+        if isinstance(state, tuple):
+            return tuple(s.index_select(1, index) for s in state)
+        return state.index_select(1, index)
 
     def _logits(self, output: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """(B, T, hidden) RNN outputs -> (B, T, V) logits."""

@@ -1,0 +1,70 @@
+"""Every model yaml in conf/model, found by globbing: a short run on its modality's tiny
+data logs its dashboard's curves, does each generation task its class declares, and refuses
+each other task naming the model that can. A new model (a net file + a yaml, or a yaml
+alone) is tested here with no edit to this file."""
+
+import re
+
+import pytest
+
+from aelab.errors import AelabError
+from aelab.models.capabilities import TASKS
+from aelab.run import generate
+from tests.conftest import MODEL_CONFIGS, build_model, model_class, model_config, train_run
+from tests.test_tensorboard import custom_scalars, summaries
+
+# The code prior trains on a VQ-VAE run (tests/test_generation.py, tests/test_tensorboard.py).
+MODELS = [m for m in MODEL_CONFIGS if "vqvae_run" not in model_config(m).model.keys()]
+TEXT = ["data=toy_text", "data.num_train=64", "data.num_val=16", "data.num_test=16",
+        "model.embed_dim=8"]
+
+
+def small(model: str) -> list[str]:
+    """The overrides that keep `model` tiny: its modality's toy data, and the few size options
+    its yaml has that the shared FAST list does not shrink."""
+    node = model_config(model).model
+    extra = list(TEXT) if model_class(model).modality == "text" else []
+    extra += ["model.latent_dim=4"] if "latent_dim" in node else []
+    extra += ["model.iw_samples=2"] if "iw_samples" in node else []
+    extra += ["model.net.num_codes=8"] if "num_codes" in node.get("net", {}) else []
+    return extra
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("every_model")
+    return root, {m: train_run(root / m, f"model={m}", *small(m), "logger=tensorboard",
+                               "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                               "trainer.limit_test_batches=1") for m in MODELS}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_tests_and_charts_its_dashboard(runs, model):
+    root, metrics = runs
+    assert metrics[model]["global_step"] == 2 and "test/loss" in metrics[model]
+    category = next(iter(model_class(model).dashboard))
+    layout = custom_scalars(root / model)
+    assert category in layout and "time" in layout, layout
+    logged = {v.tag for v in summaries(root / model)}
+    for title, tags in layout[category].items():  # the charts name tags the run logged
+        if not any(t.startswith("^test/") for t in tags):
+            assert any(re.search(t, tag) for t in tags for tag in logged), (title, tags)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_does_the_tasks_it_declares_and_names_who_does_the_others(runs, model):
+    root, _ = runs
+    built = build_model(model, *small(model), **facts(model))
+    for task in TASKS:
+        if built.can(task):
+            out = generate(str(root / model), task, n=4, seed=0, steps=2)
+            assert out.exists() and out.stat().st_size > 0, task
+        else:
+            with pytest.raises(AelabError, match=f"task={task}: .* cannot {task}; "):
+                built.require(task)
+
+
+def facts(model: str) -> dict:
+    if model_class(model).modality == "text":
+        return {"vocab_size": 40}
+    return {"image_shape": (1, 32, 32)}
