@@ -1,0 +1,94 @@
+"""Residual encoder/decoder with a dense latent bottleneck: pre-activation ResBlocks with
+GroupNorm and SiLU (the blocks of the VQGAN and latent-diffusion autoencoders), for any
+image size.
+
+Stages as in `conv.py`: a stride-2 stem, then `depth` stages of `blocks` residual blocks,
+each stage after the first entered by a stride-2 conv that doubles the channels from
+`width`. The decoder mirrors it, upsampling (nearest, then a conv) to the exact size of the
+stage above, so odd sizes (28 -> 14 -> 7 -> 4) come back exactly.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aelab.nets.image.conv import check_depth, stage_sizes
+from aelab.options import PositiveInt
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
+
+
+class ResBlock(nn.Module):
+    """x + conv(silu(norm(conv(silu(norm(x)))))), a 1x1 conv on the skip if widths differ."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int):
+        super().__init__()
+        self.body = nn.Sequential(group_norm(c_in, groups), nn.SiLU(), nn.Conv2d(c_in, c_out, 3, 1, 1),
+                                  group_norm(c_out, groups), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, 1, 1))
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.body(x)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour upsampling to an exact size, then a 3x3 conv."""
+
+    def __init__(self, c_in: int, c_out: int, size: tuple[int, int]):
+        super().__init__()
+        self.size = size
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, size=self.size, mode="nearest"))
+
+
+class ResNetAutoencoder(nn.Module):
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
+                 depth: PositiveInt, width: PositiveInt, *, blocks: PositiveInt,
+                 groups: PositiveInt, latent_outputs: int = 1):
+        super().__init__()
+        channels, height, width_px = image_shape
+        check_depth(height, width_px, depth)
+        self.image_shape = tuple(image_shape)
+        heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)
+        widths = [width * 2**i for i in range(depth)]
+
+        encoder: list[nn.Module] = [nn.Conv2d(channels, widths[0], 3, 2, 1)]
+        for i, c in enumerate(widths):
+            if i > 0:
+                encoder.append(nn.Conv2d(widths[i - 1], c, 3, 2, 1))
+            encoder += [ResBlock(c, c, groups) for _ in range(blocks)]
+        encoder += [group_norm(widths[-1], groups), nn.SiLU()]
+        self.encoder = nn.Sequential(*encoder)
+
+        self.feature_shape = (widths[-1], heights[-1], widths_px[-1])
+        flat = math.prod(self.feature_shape)
+        # latent_outputs=2 lets a VAE read mean and log-variance from the same encoder.
+        self.to_latent = nn.Linear(flat, latent_dim * latent_outputs)
+        self.from_latent = nn.Linear(latent_dim, flat)
+
+        decoder: list[nn.Module] = []
+        for i in reversed(range(depth)):
+            decoder += [ResBlock(widths[i], widths[i], groups) for _ in range(blocks)]
+            if i > 0:  # up to stage i-1's resolution and width
+                decoder.append(Upsample(widths[i], widths[i - 1], (heights[i], widths_px[i])))
+        decoder += [group_norm(widths[0], groups), nn.SiLU(),
+                    Upsample(widths[0], channels, (height, width_px))]  # logits, full size
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.to_latent(self.encoder(x).flatten(1))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.from_latent(z).view(-1, *self.feature_shape))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
