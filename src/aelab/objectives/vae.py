@@ -28,9 +28,20 @@ from aelab.options import NonNegativeFloat, PositiveInt, Probability
 LogLikelihood = Callable[[torch.Tensor], torch.Tensor]  # z (k, B, D) -> log p(x|z) (k, B)
 
 
+def vae_charts(unit: str) -> dict[str, list[str]]:
+    """The CUSTOM SCALARS charts of the objective (callbacks/dashboard.py), per `unit`
+    (image, sentence), for a model's `dashboard` beside its modality's own."""
+    return {f"negative ELBO (nats per {unit})": [r"^train/loss$", r"^val/loss$"],
+            "KL (nats)": [r"^(train|val)/kl$"],
+            "KL weight": [r"^train/kl_weight$"],
+            f"reconstruction (nats per {unit})": [r"^(train|val)/rec$"],
+            "active units, mutual information": [r"^test/(active_units|mi)$"]}
+
+
 class VAEObjective:
     latent_outputs = 2  # the encoder gives a mean and a log-variance per latent dimension
     has_prior = True
+    tasks = frozenset({"reconstruct", "interpolate", "sample"})  # a VAE of any modality
 
     def __init__(self, *args, beta: NonNegativeFloat, kl_schedule: KLSchedule,
                  kl_anneal: Probability, kl_anneal_steps: PositiveInt | None,

@@ -18,19 +18,13 @@ from torchmetrics import MeanMetric
 from aelab.models.image.autoencoder import ImageModel
 from aelab.models.image.likelihood import discretized_gaussian_log_prob
 from aelab.objectives.gaussian import DiagonalGaussian
-from aelab.objectives.vae import VAEObjective
+from aelab.objectives.vae import VAEObjective, vae_charts
 from aelab.options import PositiveFloat
 
 
 class ImageVAE(VAEObjective, ImageModel):
-    tasks = frozenset({"reconstruct", "interpolate", "sample"})
-    dashboard = {"VAE": {
-        "negative ELBO (nats per image)": [r"^train/loss$", r"^val/loss$"],
-        "KL (nats)": [r"^(train|val)/kl$"],
-        "KL weight": [r"^train/kl_weight$"],
-        "reconstruction (nats per image)": [r"^(train|val)/rec$"],
-        "PSNR of the posterior mean (dB)": [r"^val/psnr(_input|_bicubic)?$"],
-        "active units": [r"^test/active_units$"]}}
+    dashboard = {"VAE": {**vae_charts("image"),
+                         "PSNR of the posterior mean (dB)": [r"^val/psnr(_input|_bicubic)?$"]}}
 
     def __init__(self, *args, decoder_variance: Literal["learned", "fixed"],
                  decoder_std: PositiveFloat, **kwargs):

@@ -12,18 +12,14 @@ import torch
 
 from aelab.models.text.base import LatentTextModel, sentence_nll, shift
 from aelab.objectives.gaussian import DiagonalGaussian
-from aelab.objectives.vae import VAEObjective
+from aelab.objectives.vae import VAEObjective, vae_charts
 from aelab.options import Probability
 
 
 class TextVAE(VAEObjective, LatentTextModel):
-    tasks = frozenset({"reconstruct", "interpolate", "sample"})
     dashboard = {"sentence VAE": {
-        "negative ELBO (nats per sentence)": [r"^train/loss$", r"^val/loss$"],
-        "KL (nats)": [r"^(train|val)/kl$"],
-        "KL weight": [r"^train/kl_weight$"],
+        **vae_charts("sentence"),
         "perplexity (IW) and reconstruction perplexity": [r"^test/ppl$", r"^(val|test)/rec_ppl$"],
-        "active units, mutual information": [r"^test/(active_units|mi)$"],
         "BLEU of greedy reconstructions": [r"^test/bleu(_known|_input)?$"]}}
 
     def __init__(self, *args, word_dropout: Probability, **kwargs):
