@@ -4,6 +4,7 @@ Used by eval, generate and the notebook (through `aelab.run`) and by models buil
 run (the VQ-VAE code prior), which must not import the training entry points.
 """
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -13,7 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
+from aelab.legacy import upgrade
 from aelab.saved_config import pin_paths, refuse_unknown_targets
+
+log = logging.getLogger(__name__)
 
 
 def instantiate_model(cfg: DictConfig, **facts) -> L.LightningModule:
@@ -53,6 +57,8 @@ def load_run_config(run_dir: Path, trust: bool = False) -> DictConfig:
         raise AelabError(f"{run_dir} is not a training run dir: {config_file} is missing; "
                          "pass run_dir=<the hydra.run.dir of a train.py run>")
     cfg = OmegaConf.load(config_file)
+    if upgrade(cfg):
+        log.info("%s was saved before the model-layer redesign; loaded in today's form", config_file)
     lacking = [key for key in ("model", "data", "trainer", "optimizer", "paths") if key not in cfg]
     if lacking:
         raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "

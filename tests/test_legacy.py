@@ -1,0 +1,98 @@
+"""Run directories saved before the model-layer redesign load in today's form."""
+
+from omegaconf import OmegaConf
+
+from aelab.legacy import upgrade
+from tests.conftest import compose_config
+
+# The model nodes of real run configs saved by the code before the redesign (commit b5274e0):
+# `experiment=text_wordnet/vae_fn128`, and lstm_ae with its noise, and conv_vae.
+OLD_VAE = """
+model:
+  _target_: aelab.models.text_vae.TextVAE
+  latent_dim: 128
+  depth: 1
+  width: 128
+  embed_dim: 128
+  dropout: 0.1
+  cell: lstm
+  bidirectional: true
+  pool: last_max
+  tie_embeddings: false
+  skip_latent: false
+  skip_gate: false
+  max_gen_len: 40
+  beta: 1.0
+  kl_schedule: linear
+  anneal_steps: 2000
+  anneal_ratio: 0.5
+  free_bits: 0.0
+  free_nats: 2.2
+  word_dropout: 0.1
+  iw_samples: 50
+"""
+OLD_DAE = """
+model:
+  _target_: aelab.models.text_ae.TextAutoencoder
+  latent_dim: 64
+  depth: 1
+  width: 128
+  embed_dim: 128
+  dropout: 0.1
+  cell: lstm
+  bidirectional: true
+  pool: last
+  tie_embeddings: false
+  skip_latent: true
+  skip_gate: false
+  max_gen_len: 40
+  code_norm: none
+  noise: {drop: 0.1, blank: 0.1, substitute: 0.0, shuffle: 0.0}
+corruption: {}
+"""
+OLD_IMAGE_VAE = """
+model:
+  _target_: aelab.models.image_vae.ImageVAE
+  latent_dim: 32
+  depth: 3
+  width: 32
+  beta: 1.0
+  kl_schedule: linear
+  anneal_steps: 1000
+  anneal_ratio: 0.5
+  free_bits: 0.0
+  free_nats: 0.0
+  decoder_variance: learned
+  decoder_std: 0.1
+  iw_samples: 100
+  compile: false
+  channels_last: false
+  net: {_target_: aelab.nets.conv.ConvAutoencoder, _partial_: true, norm: batch, activation: silu}
+"""
+
+
+def upgraded(text: str) -> dict:
+    cfg = OmegaConf.create(text)
+    assert upgrade(cfg)
+    return OmegaConf.to_container(cfg)
+
+
+def today(*overrides: str) -> dict:
+    return OmegaConf.to_container(compose_config(list(overrides)), resolve=False)
+
+
+def test_an_old_text_vae_config_is_todays_recipe():
+    assert upgraded(OLD_VAE)["model"] == today("experiment=text_wordnet/vae_fn128")["model"]
+
+
+def test_an_old_denoising_ae_config_gets_the_word_noise_corruption():
+    old = upgraded(OLD_DAE)
+    new = today("experiment=text_wordnet/dae")
+    assert old["model"] == new["model"]
+    assert old["corruption"] == new["corruption"]
+
+
+def test_an_old_image_vae_config_is_todays_recipe_and_todays_config_is_left_alone():
+    assert upgraded(OLD_IMAGE_VAE)["model"] == today("experiment=image_generation/vae")["model"]
+    current = compose_config(["model=lstm_vae"])
+    assert not upgrade(current)
