@@ -7,7 +7,7 @@ and for every node with a `_target_` checks each value it sets against the targe
 
     model.latent_dim=abc   ->  model.latent_dim=abc must be an integer
     data.batch_size=0      ->  data.batch_size=0 must be >= 1
-    model.pool=mean        ->  model.pool=mean is not one of: last, last_max
+    model.encoder.pool=mean  ->  model.encoder.pool=mean is not one of: last, last_max
 
 Targets from outside the project (torch optimizers, the Lightning Trainer and callbacks)
 are checked against their own type hints; their value ranges are checked by building them
@@ -146,7 +146,7 @@ def _mapping_value_hint(hint):
 def check_value(key: str, value, hint) -> None:
     """Raise an AelabError naming `key`, the value and what it must be, if it does not fit."""
     inner = _mapping_value_hint(hint)
-    if isinstance(value, dict) and inner is not None:  # name the entry: model.noise.drop=x
+    if isinstance(value, dict) and inner is not None:  # name the entry: <key>.<name>=x
         for name, item in value.items():
             check_value(f"{key}.{name}", item, inner)
         return

@@ -1,28 +1,27 @@
-"""Normalisation and activation layers picked by name from the config."""
+"""Normalisation and activation layers picked by name from the config.
 
-from typing import Literal
+The names a config may use are the `Literal` types below, which the option check
+(aelab.options) enforces before anything is built; the tables here map them to layers.
+"""
+
+from typing import Literal, get_args
 
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
-               "elu": nn.ELU, "tanh": nn.Tanh}
-# The choices as types, for the signatures that take them from the config (aelab.options).
 Activation = Literal["relu", "silu", "gelu", "leaky_relu", "elu", "tanh"]
 Norm = Literal["batch", "group", "none"]
+ACTIVATIONS = dict(zip(get_args(Activation), (nn.ReLU, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU,
+                                              nn.Tanh), strict=True))
 
 
-def activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+def activation(name: Activation) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def norm2d(name: str, channels: int) -> nn.Module:
+def norm2d(name: Norm, channels: int) -> nn.Module:
     if name == "batch":
         return nn.BatchNorm2d(channels)
     if name == "group":
         # 8 groups where the width allows it, else one group per channel pair.
         return nn.GroupNorm(min(8, channels // 2) or 1, channels)
-    if name in ("none", None):
-        return nn.Identity()
-    raise ValueError(f"unknown norm {name!r}; choose one of batch, group, none")
+    return nn.Identity()
