@@ -1,6 +1,6 @@
 """Training throughput: our Lightning run against a bare PyTorch loop, and the loader alone.
 
-    python benchmarks/throughput.py                      # CPU: conv_ae 28x28x1 and 32x32x3, lstm_vae
+    python benchmarks/throughput.py   # CPU: conv_ae 28x28x1 and 32x32x3, lstm_vae, transformer_vae
     python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --compile
 
 For each case, in one process and on the same net (same initial weights), batch size and
@@ -175,7 +175,8 @@ def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
 
 
 # -- text --------------------------------------------------------------------------------------
-def text_case(args, tmp: Path) -> dict:
+def text_case(args, tmp: Path, model: str = "lstm_vae") -> dict:
+    """A sentence VAE (`model`: lstm_vae, transformer_vae) on WordNet, 128 units."""
     from aelab.data.text import PAD_ID, TextDataModule, ToyTextDataModule
     from aelab.models.text.base import sentence_nll, shift
     from aelab.run import build_model
@@ -188,7 +189,7 @@ def text_case(args, tmp: Path) -> dict:
         dm, data = ToyTextDataModule(num_train=args.text_sentences, **common), "toy_text"
     dm.prepare_data()
     dm.setup("fit")
-    cfg = compose(["model=lstm_vae", "data=toy_text", f"trainer.accelerator={args.accelerator}",
+    cfg = compose([f"model={model}", "data=toy_text", f"trainer.accelerator={args.accelerator}",
                    f"trainer.precision={args.precision}", f"paths.output_dir={tmp}",
                    "model.width=128", "model.embed_dim=128"])
     torch.manual_seed(0)
@@ -234,7 +235,7 @@ def text_case(args, tmp: Path) -> dict:
         sync(device)
         return tokens / (time.perf_counter() - start)
 
-    return compare(f"lstm_vae on {data} ({len(batches)} batches of 64)", "tokens/s", tokens,
+    return compare(f"{model} on {data} ({len(batches)} batches of 64)", "tokens/s", tokens,
                    fits_of(cfg, template, dm), make_bare, loader, args)
 
 
@@ -279,7 +280,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=6, help="timed epoch pairs per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--cases", default="28,32,text", help="comma list of 28, 32, text")
+    parser.add_argument("--cases", default="28,32,text,transformer",
+                        help="comma list of 28, 32, text (lstm_vae), transformer (transformer_vae)")
     parser.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
     args = parser.parse_args()
 
@@ -300,6 +302,8 @@ def main() -> int:
             results.append(image_case((3, 32, 32), args.images, args, Path(tmp) / "32"))
         if "text" in cases:
             results.append(text_case(args, Path(tmp) / "text"))
+        if "transformer" in cases:
+            results.append(text_case(args, Path(tmp) / "transformer", "transformer_vae"))
     machine = {"cpu_count": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
                "platform": platform.platform(),
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}

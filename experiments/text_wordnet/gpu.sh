@@ -21,7 +21,7 @@ export GEN=${GEN:-$OUT/generated}
 BUDGET_S=${BUDGET_S:-540}
 RESERVE_S=${RESERVE_S:-90}  # of BUDGET_S; testing + generation took 63 s on the H100
 SIZES=${SIZES:-"trainer.accelerator=gpu threads=2 data.batch_size=128 model.width=512 model.embed_dim=256"}
-RUNS=${RUNS:-"lm ae dae vae_fb vae"}
+RUNS=${RUNS:-"lm ae dae vae_fb vae transformer_lm transformer_ae transformer_vae"}
 start=$(date +%s)
 elapsed() { echo $(( $(date +%s) - start )); }
 
@@ -63,7 +63,7 @@ echo "round 1 took ${r1}s: start-up ${startup_s}s, an epoch ${epoch_s}s -> $epoc
      "(training stops after ${train_s}s at the latest)"
 max_time=$(printf '00:00:%02d:%02d' $(( train_s / 60 )) $(( train_s % 60 )))
 # From here on a failure of one run leaves the others' results standing.
-round 2 "$OUT" trainer.max_epochs="$epochs" ckpt_path=last "+trainer.max_time=\"$max_time\"" || true
+round 2 "$OUT" trainer.max_epochs="$epochs" ckpt_path=last "++trainer.max_time=\"$max_time\"" || true
 echo "round 2 ended at $(elapsed)s"
 bash "$here/run.sh" generate || echo "generation failed: see the logs in $GEN" >&2
 echo "generation ended at $(elapsed)s"

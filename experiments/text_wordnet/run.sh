@@ -16,7 +16,7 @@ data=(${DATA:+data.path=$DATA})
 
 run() {
   case "$1" in
-    lm|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128)
+    lm|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_lm|transformer_ae|transformer_vae)
       python train.py experiment=text_wordnet/"$1" "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/$1" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
@@ -41,8 +41,17 @@ run() {
       { gen vae_fn128 sample vae_fn128_sample_greedy num_images=10 &&
         gen vae_fn128 sample vae_fn128_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
       gen vae_fn128 interpolate vae_fn128_interpolate num_images=24 steps=6 & pids+=($!)
+      for p in "${pids[@]}"; do wait "$p"; done
+      pids=()  # the Transformer runs
+      gen transformer_lm sample transformer_lm_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
+      gen transformer_ae reconstruct transformer_ae_reconstruct num_images=20 & pids+=($!)
+      { gen transformer_vae sample transformer_vae_sample_greedy num_images=10 &&
+        gen transformer_vae sample transformer_vae_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
+      { gen transformer_vae interpolate transformer_vae_interpolate num_images=24 steps=6 &&
+        gen transformer_vae reconstruct transformer_vae_reconstruct num_images=20; } & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
-    *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128 generate)" >&2; exit 2 ;;
+    *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
+            "gru_vae_fn128 transformer_lm transformer_ae transformer_vae generate)" >&2; exit 2 ;;
   esac
 }
 for name in "${@:-lm ae128 vae_fn128 ae dae vae_fb vae generate}"; do
