@@ -12,22 +12,24 @@ dimension's batch-mean KL counts as at least `floor_nats`, so nothing is gained 
 collapsing it below that, which spreads the code over every dimension. `total` is free nats
 (as in PlaNet and Dreamer, Hafner et al., 2019, 2020): the batch-mean total KL counts as at
 least `floor_nats`, which leaves the encoder free to put its nats in a few dimensions, the
-choice for large codes. `none`: the plain KL.
+choice for large codes. `none`: the plain KL (`floor_nats` is then unused, so
+`model.kl_floor=none` alone turns a model's floor off).
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 
-from aelab.options import NonNegativeFloat, PositiveInt, Probability
+from aelab.options import NonNegativeFloat, PositiveInt, Probability, Range
 
 KLSchedule = Literal["none", "linear", "cyclical"]
 KLFloor = Literal["none", "per_dim", "total"]
+CycleRatio = Annotated[float, Range(gt=0, le=1)]  # the rising part of a cycle: never empty
 
 
 class KLRegulariser:
     def __init__(self, beta: NonNegativeFloat, schedule: KLSchedule, anneal: Probability,
-                 anneal_steps: PositiveInt | None, cycle_ratio: Probability, floor: KLFloor,
+                 anneal_steps: PositiveInt | None, cycle_ratio: CycleRatio, floor: KLFloor,
                  floor_nats: NonNegativeFloat):
         self.beta, self.schedule, self.anneal, self.anneal_steps = beta, schedule, anneal, anneal_steps
         self.cycle_ratio, self.floor, self.floor_nats = cycle_ratio, floor, floor_nats

@@ -22,7 +22,7 @@ from torchmetrics import MeanMetric
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
 from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
-from aelab.objectives.kl import KLFloor, KLRegulariser, KLSchedule
+from aelab.objectives.kl import CycleRatio, KLFloor, KLRegulariser, KLSchedule
 from aelab.options import NonNegativeFloat, PositiveInt, Probability
 
 LogLikelihood = Callable[[torch.Tensor], torch.Tensor]  # z (k, B, D) -> log p(x|z) (k, B)
@@ -45,7 +45,7 @@ class VAEObjective:
 
     def __init__(self, *args, beta: NonNegativeFloat, kl_schedule: KLSchedule,
                  kl_anneal: Probability, kl_anneal_steps: PositiveInt | None,
-                 kl_cycle_ratio: Probability, kl_floor: KLFloor, kl_floor_nats: NonNegativeFloat,
+                 kl_cycle_ratio: CycleRatio, kl_floor: KLFloor, kl_floor_nats: NonNegativeFloat,
                  iw_samples: PositiveInt, **kwargs):
         super().__init__(*args, **kwargs)
         self.kl_regulariser = KLRegulariser(beta, kl_schedule, kl_anneal, kl_anneal_steps,
