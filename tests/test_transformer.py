@@ -20,10 +20,11 @@ def net(part: str, *overrides: str, latent_dim: int = 4):
 
 @pytest.mark.parametrize("inject", ["memory", "embedding", "both"])
 @pytest.mark.parametrize("positions", ["learned", "rotary"])
-def test_cached_steps_score_what_teacher_forcing_does(inject, positions):
+@pytest.mark.parametrize("skip", ["none", "gated"])
+def test_cached_steps_score_what_teacher_forcing_does(inject, positions, skip):
     torch.manual_seed(0)
     decoder = net("decoder", f"model.decoder.inject={inject}",
-                  f"model.decoder.positions={positions}")
+                  f"model.decoder.positions={positions}", f"model.decoder.skip={skip}")
     tokens, lengths, z = torch.tensor([[2, 10, 11, 12, 13]]), torch.tensor([5]), torch.randn(1, 4)
     logits = decoder(tokens, lengths, z)
     state = decoder.start(z, 1)

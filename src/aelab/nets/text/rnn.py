@@ -127,9 +127,17 @@ class RNNDecoder(nn.Module):
 
     def _logits(self, output: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """(B, T, hidden) RNN outputs -> (B, T, V) logits."""
-        if self.skip is not None:
-            vote = self.skip(z).unsqueeze(1)
-            if self.skip_gate is not None:
-                vote = vote * torch.sigmoid(self.skip_gate(output))
-            output = output + vote
-        return self.out(self.project(output))
+        return self.out(self.project(code_vote(output, z, self.skip, self.skip_gate)))
+
+
+def code_vote(output: torch.Tensor, z: torch.Tensor | None, skip: nn.Module | None,
+              gate: nn.Module | None) -> torch.Tensor:
+    """The decoder's output plus the code's vote for the words it holds (`skip`: W z, the
+    same at every step), scaled per unit by the output itself when gated:
+    o_t = h_t + sigmoid(G h_t) * (W z). No `skip`: the output as it is."""
+    if skip is None:
+        return output
+    vote = skip(z).unsqueeze(1)
+    if gate is not None:
+        vote = vote * torch.sigmoid(gate(output))
+    return output + vote

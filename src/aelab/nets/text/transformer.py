@@ -11,7 +11,8 @@ The encoder reads a padded sentence (padding masked out of attention) and pools 
 The decoder is causal. With a code z (`latent_dim` > 0) it is injected as `inject` says
 (Li et al., 2020, Optimus): `memory`, projected to `memory_slots` vectors per layer that
 every position attends to beside the words before it; `embedding`, projected and added to
-every input embedding; or `both`. Decoding keeps a key/value cache (the memory's keys and
+every input embedding; or `both`. `skip` adds its vote to the output layer, as the RNN
+decoder's does. Decoding keeps a key/value cache (the memory's keys and
 values are computed once from z), so a step costs one token's work: greedy, sampling and
 beam search run through the decoder interface (`aelab.nets.text.interface`) as the RNN's do.
 """
@@ -21,6 +22,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from aelab.nets.text.rnn import code_vote
 
 Positions = Literal["learned", "rotary"]
 
@@ -154,7 +157,7 @@ class TransformerDecoder(nn.Module):
     def __init__(self, vocab_size: int, latent_dim: int, embed_dim: int, width: int, depth: int,
                  dropout: float, *, heads: int, inject: Literal["memory", "embedding", "both"],
                  memory_slots: int, positions: Positions, max_positions: int,
-                 tie_embeddings: bool):
+                 tie_embeddings: bool, skip: Literal["none", "add", "gated"]):
         super().__init__()
         self.vocab_size, self.latent_dim, self.depth = vocab_size, latent_dim, depth
         self.embed = TokenEmbedding(vocab_size, embed_dim, width, positions, max_positions, dropout)
@@ -167,6 +170,12 @@ class TransformerDecoder(nn.Module):
         self.memory = nn.Linear(latent_dim, depth * self.slots * width) if self.slots else None
         self.code_embedding = (nn.Linear(latent_dim, width)
                                if latent_dim and inject in ("embedding", "both") else None)
+        # The code's vote in the output layer, as the RNN decoder's (`skip`, Dieng et al., 2019).
+        if skip != "none" and not latent_dim:
+            raise ValueError(f"model.decoder.skip={skip} votes with the code, and this model has "
+                             "none (a language model); set model.decoder.skip=none")
+        self.skip = nn.Linear(latent_dim, width) if skip != "none" else None
+        self.skip_gate = nn.Linear(width, width) if skip == "gated" else None
         self.project = nn.Linear(width, embed_dim) if tie_embeddings else nn.Identity()
         self.out = nn.Linear(embed_dim if tie_embeddings else width, vocab_size)
         if tie_embeddings:
@@ -185,8 +194,8 @@ class TransformerDecoder(nn.Module):
             x = x + self.code_embedding(z).unsqueeze(1)
         return x
 
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.project(self.norm(x)))
+    def _logits(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        return self.out(self.project(code_vote(self.norm(x), z, self.skip, self.skip_gate)))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 z: torch.Tensor | None = None) -> torch.Tensor:
@@ -199,7 +208,7 @@ class TransformerDecoder(nn.Module):
         mask = torch.cat([causal.new_ones(length, self.slots), causal], 1) if self.slots else causal
         for block, memory in zip(self.blocks, self._memory(z), strict=True):
             x, _ = block(x, positions, mask, memory)
-        return self._logits(x)
+        return self._logits(x, z)
 
     # -- the decoder interface ---------------------------------------------------------------
     def start(self, z: torch.Tensor | None, batch: int) -> dict:
@@ -218,7 +227,7 @@ class TransformerDecoder(nn.Module):
         for block, past in zip(self.blocks, state["cache"], strict=True):
             x, keys_values = block(x, positions, None, past)
             cache.append(keys_values)
-        log_probs = self._logits(x)[:, 0].float().log_softmax(-1)
+        log_probs = self._logits(x, z)[:, 0].float().log_softmax(-1)
         return log_probs, {"cache": cache, "position": state["position"] + 1}
 
     def reorder(self, state: dict, index: torch.Tensor) -> dict:
