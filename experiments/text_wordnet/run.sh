@@ -16,7 +16,7 @@ data=(${DATA:+data.path=$DATA})
 
 run() {
   case "$1" in
-    lm|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_lm|transformer_ae|transformer_vae)
+    lm|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_*)
       python train.py experiment=text_wordnet/"$1" "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/$1" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
@@ -51,7 +51,7 @@ run() {
         gen transformer_vae reconstruct transformer_vae_reconstruct num_images=20; } & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
     *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
-            "gru_vae_fn128 transformer_lm transformer_ae transformer_vae generate)" >&2; exit 2 ;;
+            "gru_vae_fn128 transformer_<recipe> generate)" >&2; exit 2 ;;
   esac
 }
 for name in "${@:-lm ae128 vae_fn128 ae dae vae_fb vae generate}"; do

@@ -13,6 +13,8 @@ from aelab.callbacks.image_grid import interleave_rows, make_grid
 from aelab.data.image import to_unit_float
 
 log = logging.getLogger(__name__)
+
+
 @torch.no_grad()
 def reconstruct(model, datamodule, n: int, seed: int, **_) -> torch.Tensor:
     model.require("reconstruct")
