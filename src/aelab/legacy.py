@@ -7,7 +7,7 @@ rewrites such a config into today's form: the same model, whose checkpoint loads
 on every saved config; a config in today's form passes through untouched.
 """
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 MOVED = {  # old module path -> new, for the `_target_`s a saved run can hold
     "aelab.models.image_ae.": "aelab.models.image.autoencoder.",
@@ -33,7 +33,7 @@ def upgrade(cfg: DictConfig) -> bool:
     new = next((old.replace(a, b) for a, b in MOVED.items() if old.startswith(a)), old)
     if new == old:
         return False
-    with _open(cfg):
+    with open_dict(cfg):  # a loaded config may be struct: keys move
         model._target_ = new
         if OmegaConf.is_dict(model.get("net")):
             target = str(model.net._target_)
@@ -56,13 +56,6 @@ def upgrade(cfg: DictConfig) -> bool:
                                   "blank": 0.0, "substitute": 0.0, "shuffle": 0, **noise}
                 cfg.corruption.shuffle = int(cfg.corruption.shuffle)
     return True
-
-
-def _open(cfg: DictConfig):
-    """A context in which keys may be added and removed (a loaded config may be struct)."""
-    from omegaconf import open_dict
-
-    return open_dict(cfg)
 
 
 def _text_nets(model: DictConfig) -> None:
