@@ -19,7 +19,8 @@ from aelab.data.text import (
 )
 from aelab.data.text_noise import word_noise
 from aelab.errors import AelabError
-from aelab.metrics.text import SequenceNLL, mutual_information
+from aelab.metrics.latent import mutual_information
+from aelab.metrics.text import SequenceNLL
 from aelab.models.text.base import ids_to_text, sentence_nll
 from aelab.run import generate
 from tests.conftest import build_model, train_run

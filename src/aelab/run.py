@@ -16,7 +16,13 @@ from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_options
 from aelab.optuna_sweeper import PRUNED
-from aelab.run_dir import best_checkpoint, instantiate_checked, instantiate_model, load_run_config
+from aelab.run_dir import (
+    best_checkpoint,
+    instantiate_checked,
+    instantiate_model,
+    load_run_config,
+    load_weights,
+)
 
 log = logging.getLogger(__name__)
 if logging.getLogger().handlers:
@@ -219,13 +225,11 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
     """(config, datamodule, model with the checkpoint's weights, checkpoint dict) of a run."""
     run = Path(run_dir).expanduser()
     cfg = load_run_config(run, trust_run_config)
-    checkpoint = best_checkpoint(run, ckpt)
+    best_checkpoint(run, ckpt)  # a run without the checkpoint stops before the data loads
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
-    state = load_checkpoint(checkpoint)
-    model.load_state_dict(state["state_dict"])
-    return cfg, datamodule, model, state
+    return cfg, datamodule, model, load_weights(model, run, ckpt)
 
 
 def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,

@@ -92,11 +92,9 @@ def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:
             OmegaConf.update(cfg, key, str(candidate.resolve()))
 
 
-def load_trained_model(run_dir: str | Path, trust: bool = False, **facts):
-    """(config, model with the best checkpoint's weights) of a finished run, built with the
-    data facts (`image_shape`, `vocab_size`) given."""
-    run = Path(run_dir).expanduser()
-    cfg = load_run_config(run, trust)
-    model = instantiate_model(cfg, **facts)
-    model.load_state_dict(load_checkpoint(best_checkpoint(run))["state_dict"])
-    return cfg, model
+def load_weights(model: L.LightningModule, run_dir: Path, which: str = "best") -> dict:
+    """Load a finished run's checkpoint (`best`, `last` or a path) into `model`; the
+    checkpoint's dict (epoch, global_step, ...)."""
+    state = load_checkpoint(best_checkpoint(run_dir, which))
+    model.load_state_dict(state["state_dict"])
+    return state

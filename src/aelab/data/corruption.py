@@ -15,6 +15,17 @@ from aelab.errors import AelabError
 from aelab.options import NonNegativeFloat, PositiveInt, Probability
 
 
+def step_generator(stage: str, batch_idx: int, device) -> torch.Generator | None:
+    """The noise source of a corruption at a step, for images and text alike: training draws
+    fresh noise (the global RNG); a val/test batch always gets the same noise, so scores
+    repeat. Generation passes its own seed."""
+    return None if stage == "train" else seeded_generator(10_000 + batch_idx, device)
+
+
+def seeded_generator(seed: int | None, device) -> torch.Generator | None:
+    return None if seed is None else torch.Generator(device=device).manual_seed(seed)
+
+
 class Corruption:
     """Base: `__call__(clean, generator)` -> corrupted images in [0, 1], same shape.
 

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from aelab.metrics.latent import mutual_information
+
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -40,17 +42,8 @@ class DiagonalGaussian:
         return -0.5 * (LOG_2PI + self.logvar + (z - self.mean) ** 2 / self.logvar.exp()).sum(-1)
 
     def mutual_information(self) -> torch.Tensor:
-        """I(x; z) under q, estimated on one batch as in He et al. (2019):
-        E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)], q(z) the batch's mixture of posteriors."""
-        mean, logvar = self.mean, self.logvar
-        batch, dim = mean.shape
-        neg_entropy = (-0.5 * dim * LOG_2PI - 0.5 * (1 + logvar).sum(-1)).mean()
-        z = self.sample()
-        deviation = z.unsqueeze(1) - mean.unsqueeze(0)  # (B samples, B posteriors, dim)
-        log_density = -0.5 * (deviation**2 / logvar.exp().unsqueeze(0)).sum(-1) - 0.5 * (
-            dim * LOG_2PI + logvar.sum(-1).unsqueeze(0))
-        log_qz = torch.logsumexp(log_density, dim=1) - math.log(batch)
-        return neg_entropy - log_qz.mean()
+        """I(x; z) under q over this batch of posteriors (He et al., 2019)."""
+        return mutual_information(self.mean, self.logvar)
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from aelab.data.corruption import Corruption
+from aelab.data.corruption import Corruption, seeded_generator, step_generator
 from aelab.errors import AelabError
 from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
@@ -111,17 +111,14 @@ class ImageModel(Capabilities, L.LightningModule):
 
     def corrupt(self, images: torch.Tensor, seed: int | None = None) -> torch.Tensor:
         """The net's input for clean `images`; a seed makes evaluation noise repeatable."""
-        if self.corruption is None:
-            return images
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=images.device).manual_seed(seed)
-        return self.corruption(images, generator)
+        return self.corrupt_with(images, seeded_generator(seed, images.device))
+
+    def corrupt_with(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return images if self.corruption is None else self.corruption(images, generator)
 
     def step_inputs(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
-        """The net's input for a batch: training draws fresh noise; val/test noise is fixed
-        per batch so that scores repeat."""
-        return self.corrupt(images, None if stage == "train" else 10_000 + batch_idx)
+        """The net's input for a batch (noise as `step_generator` says)."""
+        return self.corrupt_with(images, step_generator(stage, batch_idx, images.device))
 
     def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
         """The corruption's trivial baselines (psnr_input, psnr_bicubic) on val/test."""

@@ -22,16 +22,19 @@ from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.image.code_transformer import CodeTransformer
 from aelab.options import DropProbability, PositiveInt
-from aelab.run_dir import load_run_config, load_trained_model
+from aelab.run_dir import instantiate_model, load_run_config, load_weights
 
 
 def load_vqvae(run_dir: str, image_shape: tuple[int, int, int],
                trust_run_config: bool = False) -> L.LightningModule:
-    cfg = load_run_config(Path(run_dir).expanduser(), trust_run_config)
+    run = Path(run_dir).expanduser()
+    cfg = load_run_config(run, trust_run_config)
     if not cfg.model._target_.endswith("ImageVQVAE"):
         raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
                          "prior needs a model=conv_vqvae run")
-    return load_trained_model(run_dir, trust_run_config, image_shape=image_shape)[1]
+    vqvae = instantiate_model(cfg, image_shape=image_shape)
+    load_weights(vqvae, run)
+    return vqvae
 
 
 class CodePrior(Capabilities, StepsByStage, L.LightningModule):

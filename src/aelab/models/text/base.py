@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.text import BLEUScore
 
+from aelab.data.corruption import seeded_generator, step_generator
 from aelab.data.text import EOS_ID, PAD_ID, UNK_ID
 from aelab.data.text_noise import WordNoise
 from aelab.errors import AelabError
@@ -181,17 +182,19 @@ class LatentTextModel(TextModel):
     def corrupt(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The encoder's input for clean sentences; a seed makes evaluation noise repeatable."""
+        return self.corrupt_with(tokens, lengths, seeded_generator(seed, tokens.device))
+
+    def corrupt_with(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                     generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.corruption is None:
             return tokens, lengths
-        generator = None
-        if seed is not None:
-            generator = torch.Generator(device=tokens.device).manual_seed(seed)
         return self.corruption(tokens, lengths, self.vocab_size, generator)
 
     def step_source(self, batch: dict, stage: str, batch_idx: int):
-        """The encoder's input for a batch: training draws fresh noise, val/test a fixed one."""
-        return self.corrupt(batch["tokens"], batch["lengths"],
-                            None if stage == "train" else 10_000 + batch_idx)
+        """The encoder's input for a batch (noise as `step_generator` says)."""
+        tokens = batch["tokens"]
+        return self.corrupt_with(tokens, batch["lengths"],
+                                 step_generator(stage, batch_idx, tokens.device))
 
     def reconstruct(self, batch: dict, **decoding) -> torch.Tensor:
         tokens, lengths = batch["tokens"], batch["lengths"]
@@ -216,11 +219,3 @@ class LatentTextModel(TextModel):
         self.bleu_known.update(ids_to_text(outputs, unk_as="<unk:output>"),
                                [[ref] for ref in ids_to_text(sources, unk_as="<unk:source>")])
         self.log("test/bleu_known", self.bleu_known, on_epoch=True, batch_size=n)
-
-    def word_dropout(self, inputs: torch.Tensor, p: float) -> torch.Tensor:
-        """Replace decoder inputs (not <bos>, not <pad>) by <unk> with probability p."""
-        if not self.training or p <= 0:
-            return inputs
-        drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
-        drop[:, 0] = False
-        return inputs.masked_fill(drop, UNK_ID)

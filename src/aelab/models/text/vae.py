@@ -10,6 +10,7 @@ importance-weighted bound with `iw_samples` samples and `test/ppl` = exp(its tot
 
 import torch
 
+from aelab.data.text import PAD_ID, UNK_ID
 from aelab.models.text.base import LatentTextModel, sentence_nll, shift
 from aelab.objectives.gaussian import DiagonalGaussian
 from aelab.objectives.vae import VAEObjective, vae_charts
@@ -25,6 +26,14 @@ class TextVAE(VAEObjective, LatentTextModel):
     def __init__(self, *args, word_dropout: Probability, **kwargs):
         super().__init__(*args, **kwargs)
         self.word_dropout_p = word_dropout
+
+    def word_dropout(self, inputs: torch.Tensor, p: float) -> torch.Tensor:
+        """Replace decoder inputs (not <bos>, not <pad>) by <unk> with probability p."""
+        if not self.training or p <= 0:
+            return inputs
+        drop = (torch.rand(inputs.shape, device=inputs.device) < p) & (inputs != PAD_ID)
+        drop[:, 0] = False
+        return inputs.masked_fill(drop, UNK_ID)
 
     def posterior(self, tokens: torch.Tensor, lengths: torch.Tensor) -> DiagonalGaussian:
         return DiagonalGaussian(self.to_latent(self.encoder(tokens, lengths)))

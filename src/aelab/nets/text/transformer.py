@@ -44,7 +44,7 @@ class Attention(nn.Module):
         if width % heads:
             raise ValueError(f"model.width={width} must be a multiple of model.decoder.heads / "
                              f"model.encoder.heads={heads}")
-        self.heads, self.dropout, self.rotary = heads, dropout, rotary
+        self.heads, self.head_dim, self.dropout, self.rotary = heads, width // heads, dropout, rotary
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
@@ -100,15 +100,19 @@ class TokenEmbedding(nn.Module):
         self.max_positions = max_positions
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, T) standing at positions start .. start + T - 1 -> their vectors and
+        those positions (the bound is checked on the host: no device sync per step)."""
+        end = start + tokens.shape[1]
+        positions = torch.arange(start, end, device=tokens.device)
         x = self.project(self.table(tokens))
         if self.position is not None:
-            if int(positions.max()) >= self.max_positions:
-                raise ValueError(f"a sentence of {int(positions.max()) + 1} tokens is longer "
-                                 f"than model.*.max_positions={self.max_positions}; raise it or "
-                                 "use positions=rotary")
+            if end > self.max_positions:
+                raise ValueError(f"a sentence of {end} tokens is longer than "
+                                 f"model.*.max_positions={self.max_positions}; raise it or use "
+                                 "positions=rotary")
             x = x + self.position(positions)
-        return self.dropout(x)
+        return self.dropout(x), positions
 
 
 class TransformerEncoder(nn.Module):
@@ -130,8 +134,7 @@ class TransformerEncoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         batch, length = tokens.shape
         offset = 1 if self.cls is not None else 0  # the <cls> vector stands at position 0
-        positions = torch.arange(offset, length + offset, device=tokens.device)
-        x = self.embed(tokens, positions)
+        x, positions = self.embed(tokens, offset)
         real = torch.arange(length, device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(batch, -1, -1), x], 1)
@@ -188,11 +191,12 @@ class TransformerDecoder(nn.Module):
         slots = self.memory(z).view(len(z), self.depth, self.slots, -1)
         return [block.attention.keys_values(slots[:, i]) for i, block in enumerate(self.blocks)]
 
-    def _inputs(self, tokens: torch.Tensor, positions: torch.Tensor, z: torch.Tensor | None):
-        x = self.embed(tokens, positions)
+    def _inputs(self, tokens: torch.Tensor, start: int, z: torch.Tensor | None):
+        """Input vectors (the code added, if injected so) and their positions."""
+        x, positions = self.embed(tokens, start)
         if self.code_embedding is not None and z is not None:
             x = x + self.code_embedding(z).unsqueeze(1)
-        return x
+        return x, positions
 
     def _logits(self, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         return self.out(self.project(code_vote(self.norm(x), z, self.skip, self.skip_gate)))
@@ -202,8 +206,7 @@ class TransformerDecoder(nn.Module):
         """tokens are the inputs <bos> w1 .. wn (right-padded; a causal position never sees
         the padding after it); returns logits for w1 .. <eos>."""
         length = tokens.shape[1]
-        positions = torch.arange(length, device=tokens.device)
-        x = self._inputs(tokens, positions, z)
+        x, positions = self._inputs(tokens, 0, z)
         causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).tril()
         mask = torch.cat([causal.new_ones(length, self.slots), causal], 1) if self.slots else causal
         for block, memory in zip(self.blocks, self._memory(z), strict=True):
@@ -213,16 +216,13 @@ class TransformerDecoder(nn.Module):
     # -- the decoder interface ---------------------------------------------------------------
     def start(self, z: torch.Tensor | None, batch: int) -> dict:
         """The cache: per layer, the keys and values so far (at first: the code's memory)."""
-        device = self.out.weight.device
-        empty = torch.zeros(batch, self.blocks[0].attention.heads, 0,
-                            self.norm.normalized_shape[0] // self.blocks[0].attention.heads,
-                            device=device)
+        attention = self.blocks[0].attention
+        empty = torch.zeros(batch, attention.heads, 0, attention.head_dim, device=self.out.weight.device)
         cache = [memory if memory is not None else (empty, empty) for memory in self._memory(z)]
         return {"cache": cache, "position": 0}
 
     def step(self, token: torch.Tensor, state: dict, z: torch.Tensor | None = None):
-        positions = torch.full((1,), state["position"], device=token.device)
-        x = self._inputs(token.unsqueeze(1), positions, z)
+        x, positions = self._inputs(token.unsqueeze(1), state["position"], z)
         cache = []
         for block, past in zip(self.blocks, state["cache"], strict=True):
             x, keys_values = block(x, positions, None, past)
