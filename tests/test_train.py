@@ -6,6 +6,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from aelab.errors import AelabError
 from aelab.run import evaluate, train
 
 IMAGE_METRICS = {"test/mse", "test/psnr", "test/ssim", "val/loss", "epoch", "global_step"}
@@ -93,6 +94,35 @@ def test_models_train_on_images_of_any_size(make_cfg, model, size):
 def test_schedulers_and_optimizers_run(make_cfg):
     for extra in (["scheduler=cosine", "optimizer=sgd"], ["scheduler=plateau", "optimizer=adamw"]):
         assert train(make_cfg(*extra, "logger=csv")) > 0
+
+
+def test_warmup_schedule_rises_then_decays_every_step(make_cfg, tmp_path):
+    import csv
+
+    # 2 epochs of 3 steps: the rate climbs over the first half, then falls along a cosine
+    # (towards 0 at the step after the last).
+    cfg = make_cfg("scheduler=warmup", "scheduler.warmup=0.5", "optimizer.lr=0.01",
+                   "trainer.max_epochs=2", "logger=csv")
+    assert train(cfg) > 0
+    rows = list(csv.DictReader(next((tmp_path / "run").rglob("metrics.csv")).open()))
+    rates = [float(r["lr-Adam"]) for r in rows if r.get("lr-Adam")]
+    assert rates == pytest.approx([0.01 / 3, 0.02 / 3, 0.01, 0.01, 0.0075, 0.0025])
+
+
+def test_warmup_schedule_factors():
+    from aelab.models.optim import WarmupDecay
+
+    def schedule(**options):
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        return WarmupDecay(optimizer, run_steps=100, **options)
+
+    linear = schedule(warmup=0.1, decay="linear", final=0.1)
+    assert [linear.factor(s) for s in (0, 4, 9, 10, 55, 100)] == pytest.approx(
+        [0.1, 0.5, 1.0, 1.0, 0.55, 0.1])
+    assert schedule(warmup=0.0, decay="constant", final=0.0).factor(50) == 1.0
+    with pytest.raises(AelabError, match="no end"):
+        WarmupDecay(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0),
+                    run_steps=float("inf"), warmup=0.1, decay="cosine", final=0.0)
 
 
 def test_startup_of_a_later_job_in_the_same_process_counts_from_its_own_start():

@@ -277,7 +277,10 @@ def check_optimizer(cfg: DictConfig) -> None:
             if group == "optimizer":
                 optimizer = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])
             else:
-                instantiate(node)(optimizer)
+                build = instantiate(node)
+                # A per-step schedule also takes the run's length (aelab.models.optim).
+                per_step = getattr(getattr(build, "func", build), "per_step", False)
+                build(optimizer, **({"run_steps": 100.0} if per_step else {}))
         except (InstantiationException, ValueError, TypeError) as err:
             reason = err.__cause__ or err
             values = ", ".join(f"{group}.{k}={v}" for k, v in node.items()

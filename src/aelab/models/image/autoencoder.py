@@ -136,7 +136,8 @@ class ImageModel(Capabilities, L.LightningModule):
         self._step(batch, "test", self.test_metrics, batch_idx)
 
     def configure_optimizers(self) -> dict:
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)
+        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,
+                         lambda: self.trainer.estimated_stepping_batches)
 
 
 class ImageAutoencoder(ImageModel):

@@ -30,8 +30,10 @@ def shift(batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def sentence_nll(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Summed token NLL per sentence (nats); <pad> targets count nothing."""
-    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none")
-    return nll.sum(1)
+    # Over (B*T, V) rows: the vocabulary contiguous, where (B, V, T) would first be copied.
+    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD_ID,
+                          reduction="none")
+    return nll.view_as(targets).sum(1)
 
 
 def ids_to_text(ids: torch.Tensor, unk_as: str | None = None) -> list[str]:
@@ -143,7 +145,8 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
         self.log_likelihoods("test")
 
     def configure_optimizers(self) -> dict:
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor)
+        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,
+                         lambda: self.trainer.estimated_stepping_batches)
 
 
 class LatentTextModel(TextModel):
