@@ -37,7 +37,7 @@ def test_cached_steps_score_what_teacher_forcing_does(inject, positions, skip):
 
 def test_a_language_model_decoder_has_no_code_and_decodes_batched():
     torch.manual_seed(0)
-    decoder = net("decoder", latent_dim=0)
+    decoder = net("decoder", "model.decoder.skip=none", latent_dim=0)
     assert decoder.memory is None and decoder.code_embedding is None
     for out in (greedy_or_sample(decoder, None, 3, 6, sample=True, top_p=0.9),
                 beam_search(decoder, None, 3, 6, beam=4)):

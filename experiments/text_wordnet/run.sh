@@ -42,13 +42,19 @@ run() {
         gen vae_fn128 sample vae_fn128_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
       gen vae_fn128 interpolate vae_fn128_interpolate num_images=24 steps=6 & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done
-      pids=()  # the Transformer runs
-      gen transformer_lm sample transformer_lm_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
-      gen transformer_ae reconstruct transformer_ae_reconstruct num_images=20 & pids+=($!)
-      { gen transformer_vae sample transformer_vae_sample_greedy num_images=10 &&
-        gen transformer_vae sample transformer_vae_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
-      { gen transformer_vae interpolate transformer_vae_interpolate num_images=24 steps=6 &&
-        gen transformer_vae reconstruct transformer_vae_reconstruct num_images=20; } & pids+=($!)
+      pids=()  # the Transformer runs (the first round's recipes end in _v1)
+      for r in transformer_lm_v1 transformer_lm; do
+        gen $r sample ${r}_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
+      done
+      for r in transformer_ae_v1 transformer_ae_gated transformer_ae; do
+        gen $r reconstruct ${r}_reconstruct num_images=20 & pids+=($!)
+      done
+      for r in transformer_vae_v1 transformer_vae; do
+        { gen $r sample ${r}_sample_greedy num_images=10 &&
+          gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
+        { gen $r interpolate ${r}_interpolate num_images=24 steps=6 &&
+          gen $r reconstruct ${r}_reconstruct num_images=20; } & pids+=($!)
+      done
       for p in "${pids[@]}"; do wait "$p"; done ;;
     *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
             "gru_vae_fn128 transformer_<recipe> generate)" >&2; exit 2 ;;
