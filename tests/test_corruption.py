@@ -4,6 +4,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio
@@ -11,6 +12,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 from aelab.data.corruption import Downsample, GaussianNoise, Mask, SaltPepper
 from aelab.data.synthetic import make_shapes
 from aelab.errors import AelabError
+from aelab.metrics.image import YChannelPSNR
 from aelab.run import train
 
 
@@ -25,7 +27,7 @@ def checkerboard(n=2, size=16):
 
 def test_downsampling_a_checkerboard_leaves_grey_at_6_db():
     board = checkerboard()
-    upscaled = Downsample(2)(board)
+    upscaled = Downsample(2, "area")(board)
     # Box-averaging 2x2 cells of a 1-px checkerboard gives 0.5 everywhere: MSE 0.25.
     assert torch.allclose(upscaled, torch.full_like(board, 0.5), atol=1e-6)
     assert psnr(upscaled, board) == pytest.approx(10 * math.log10(4), abs=1e-4)
@@ -33,7 +35,43 @@ def test_downsampling_a_checkerboard_leaves_grey_at_6_db():
 
 def test_downsample_keeps_smooth_images_nearly_intact():
     ramp = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(1, 1, 32, 32)
-    assert psnr(Downsample(2)(ramp), ramp) > 35
+    for mode in ("bicubic", "area"):
+        assert psnr(Downsample(2, mode)(ramp), ramp) > 35, mode
+
+
+def test_bicubic_downsampling_matches_pil_imresize():
+    # The papers' degradation: antialiased bicubic (MATLAB's / PIL's imresize), not bicubic
+    # sampling, which would alias fine detail into the low-resolution image.
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 256, (1, 3, 24, 24), generator=rng, dtype=torch.uint8)
+    low = Downsample(4, "bicubic").low_resolution(image.float() / 255)
+    pil = Image.fromarray(image[0].permute(1, 2, 0).numpy()).resize((6, 6), Image.BICUBIC)
+    expected = torch.from_numpy(np.asarray(pil)).permute(2, 0, 1).float() / 255
+    assert (low[0] - expected).abs().max() < 2 / 255
+    aliased = torch.nn.functional.interpolate(image.float() / 255, size=(6, 6), mode="bicubic")
+    assert (aliased[0] - expected).abs().max() > 10 / 255
+
+
+def test_y_channel_psnr_is_the_papers_luma_with_the_border_cropped():
+    from aelab.metrics.image import YChannelPSNR, rgb_to_y
+
+    assert rgb_to_y(torch.ones(1, 3, 1, 1)).item() == pytest.approx(235 / 255)
+    assert rgb_to_y(torch.zeros(1, 3, 1, 1)).item() == pytest.approx(16 / 255)
+    clean = torch.full((2, 3, 12, 12), 0.5)
+    # Grey shifted by 0.1 in every channel: luma moves by 0.1 * 219/255.
+    metric = YChannelPSNR(border=2)
+    metric.update(clean + 0.1, clean)
+    assert metric.compute().item() == pytest.approx(-20 * math.log10(0.1 * 219 / 255), abs=1e-3)
+    # An error only in the 2-px border does not count.
+    damaged = clean.clone()
+    damaged[..., :2, :] = 1.0
+    metric = YChannelPSNR(border=2)
+    metric.update(damaged, clean)
+    assert metric.compute().item() == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="RGB"):
+        YChannelPSNR(border=2).update(clean[:, :1], clean[:, :1])
 
 
 def test_mask_all_and_nothing():
@@ -92,10 +130,15 @@ def test_super_resolution_run_logs_the_bicubic_baseline_of_its_test_images(make_
     train(cfg)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     clean = make_shapes(32, 32, seed=2).float() / 255  # the test split of data=shapes, seed 0
-    expected = psnr(Downsample(2)(clean), clean)
+    bicubic = Downsample(2, "bicubic")(clean)
+    expected = psnr(bicubic, clean)
     assert metrics["test/psnr_bicubic"] == pytest.approx(expected, abs=1e-3)
     assert metrics["test/psnr_input"] == pytest.approx(expected, abs=1e-3)
-    assert "test/psnr" in metrics
+    # RGB data: the papers' figures too, on the Y channel with a border of `factor` px.
+    y = YChannelPSNR(border=2)
+    y.update(bicubic, clean)
+    assert metrics["test/psnr_bicubic_y"] == pytest.approx(y.compute().item(), abs=1e-3)
+    assert {"test/psnr", "test/psnr_y"} <= set(metrics)
 
 
 def test_denoising_run_logs_the_noisy_input_baseline(make_cfg, tmp_path):

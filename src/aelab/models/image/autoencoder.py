@@ -23,8 +23,8 @@ from aelab.models.optim import configure
 from aelab.options import PositiveInt
 
 
-def image_metrics(prefix: str, ssim: bool = True) -> MetricCollection:
-    """Reconstruction metrics on images in [0, 1].
+def image_metrics(prefix: str, ssim: bool = True, extra: dict | None = None) -> MetricCollection:
+    """Reconstruction metrics on images in [0, 1] (and `extra`, a task's own).
 
     PSNR is computed per image and averaged (dim=(1, 2, 3)), the convention of the
     denoising and super-resolution literature, rather than from the pooled MSE.
@@ -33,7 +33,7 @@ def image_metrics(prefix: str, ssim: bool = True) -> MetricCollection:
                "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))}
     if ssim:
         metrics["ssim"] = StructuralSimilarityIndexMeasure(data_range=1.0)
-    return MetricCollection(metrics, prefix=prefix)
+    return MetricCollection({**metrics, **(extra or {})}, prefix=prefix)
 
 
 class ImageModel(Capabilities, L.LightningModule):
@@ -56,6 +56,7 @@ class ImageModel(Capabilities, L.LightningModule):
     dashboard = {"reconstruction": {
         "loss": [r"^train/loss(_epoch)?$", r"^val/loss$"],
         "PSNR (dB), with the trivial baselines": [r"^(train|val)/psnr(_input|_bicubic)?$"],
+        "Y-channel PSNR (dB), super-resolution protocol": [r"^val/psnr(_bicubic)?_y$"],
         "SSIM": [r"^val/ssim$"]}}
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
@@ -78,12 +79,13 @@ class ImageModel(Capabilities, L.LightningModule):
         # conv nets add the NHWC layout (`model.net.channels_last`).
         self.compile_backend = "inductor" if compile is True else (compile or None)
         self.train_metrics = image_metrics("train/", ssim=False)
-        self.val_metrics = image_metrics("val/")
-        self.test_metrics = image_metrics("test/")
-        baselines = corruption.baselines if corruption else ()
+        channels = self.image_shape[0]
+        task_metrics = (lambda: corruption.model_metrics(channels)) if corruption else dict
+        self.val_metrics = image_metrics("val/", extra=task_metrics())
+        self.test_metrics = image_metrics("test/", extra=task_metrics())
         self.baseline_metrics = nn.ModuleDict({
-            stage: MetricCollection({name: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-                                     for name in baselines}, prefix=f"{stage}/")
+            stage: MetricCollection(corruption.baseline_metrics(channels) if corruption else {},
+                                    prefix=f"{stage}/")
             for stage in ("val", "test")})
 
     def available_tasks(self) -> frozenset[str]:
@@ -121,7 +123,7 @@ class ImageModel(Capabilities, L.LightningModule):
         return self.corrupt_with(images, step_generator(stage, batch_idx, images.device))
 
     def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
-        """The corruption's trivial baselines (psnr_input, psnr_bicubic) on val/test."""
+        """The corruption's trivial baselines (psnr_input, psnr_bicubic[_y]) on val/test."""
         if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
             self.baseline_metrics[stage].update(inputs.contiguous(), images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
