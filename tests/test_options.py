@@ -43,6 +43,10 @@ QUICK = ["trainer=debug", "threads=1"]
     (["model.net.norm=layer"], "model.net.norm=layer is not one of: batch, group, none"),
     (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
     (["monitor.mode=up"], "monitor.mode=up is not one of: min, max"),
+    (["scheduler=warmup", "scheduler.decay=step"],
+     "scheduler.decay=step is not one of: constant, linear, cosine"),
+    (["corruption=downsample", "corruption.mode=nearest"],
+     "corruption.mode=nearest is not one of: bicubic, area"),
     # a key added with + that nothing takes
     (["+model.dropout=0.1"],
      "model.dropout is not an option of aelab.models.image.autoencoder.ImageAutoencoder"),

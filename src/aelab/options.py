@@ -277,10 +277,11 @@ def check_optimizer(cfg: DictConfig) -> None:
             if group == "optimizer":
                 optimizer = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])
             else:
+                from aelab.models.optim import is_per_step
+
                 build = instantiate(node)
-                # A per-step schedule also takes the run's length (aelab.models.optim).
-                per_step = getattr(getattr(build, "func", build), "per_step", False)
-                build(optimizer, **({"run_steps": 100.0} if per_step else {}))
+                # A per-step schedule also takes the run's length.
+                build(optimizer, **({"run_steps": 100.0} if is_per_step(build) else {}))
         except (InstantiationException, ValueError, TypeError) as err:
             reason = err.__cause__ or err
             values = ", ".join(f"{group}.{k}={v}" for k, v in node.items()
