@@ -109,6 +109,21 @@ def test_warmup_schedule_rises_then_decays_every_step(make_cfg, tmp_path):
     assert rates == pytest.approx([0.01 / 3, 0.02 / 3, 0.01, 0.01, 0.0075, 0.0025])
 
 
+def test_a_run_that_stops_mid_epoch_at_max_steps_validates_its_last_step(make_cfg, tmp_path):
+    # 3 batches per epoch, 4 steps: the second epoch stops after one batch. Its weights are
+    # validated (Lightning alone validates only at epoch ends), so best.ckpt can hold them.
+    cfg = make_cfg("trainer.max_epochs=3", "+trainer.max_steps=4", "logger=csv")
+    train(cfg)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["global_step"] == 4
+    import csv
+    rows = list(csv.DictReader(next((tmp_path / "run").rglob("metrics.csv")).open()))
+    assert [int(r["step"]) for r in rows if r.get("val/loss")] == [2, 3]
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    last_val = [float(r["val/loss"]) for r in rows if r.get("val/loss")]
+    assert best["global_step"] == (4 if last_val[1] < last_val[0] else 3)
+
+
 def test_warmup_schedule_factors():
     from aelab.models.optim import WarmupDecay
 

@@ -107,6 +107,10 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()
                if c is not None and "_target_" in c]
+    # Not an option: without it a run ending at max_steps mid-epoch tests stale weights.
+    from aelab.callbacks.safety import ValidateAtMaxSteps
+
+    callbacks.append(ValidateAtMaxSteps())
     return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
                        logger=loggers or False)
 

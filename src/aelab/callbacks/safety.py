@@ -83,3 +83,17 @@ class StopOnNonFiniteLoss(L.Callback):
             f"the training loss became NaN or infinite at optimizer step {int(self.first_bad)} "
             f"(epoch {trainer.current_epoch}); training stopped and {saved}. Lower optimizer.lr, "
             "set trainer.gradient_clip_val=1.0, or check the data for NaNs")
+
+
+class ValidateAtMaxSteps(L.Callback):
+    """A run that ends at `trainer.max_steps` in the middle of an epoch is validated there.
+
+    Lightning validates at epoch ends; a run stopped by max_steps mid-epoch would otherwise
+    end without validating its last steps, so best.ckpt (and the test, which loads it)
+    would miss them. Asking the trainer to stop at that step makes it validate first, as it
+    does for early stopping and `max_time`.
+    """
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step:
+            trainer.should_stop = True
