@@ -42,6 +42,16 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     assert comparable(resumed) == comparable(whole)
 
 
+def test_a_run_with_max_steps_resumes_from_its_epoch_end_checkpoint(tmp_path):
+    # Under trainer.max_steps Lightning restarts "on the epoch end" and ends that epoch again
+    # without starting it (the epoch timer used to crash there); it also counts that epoch
+    # a second time, so such a resume needs one epoch more than planned (README, "Resume").
+    extra = ["+trainer.max_steps=100"]
+    first = train_run(tmp_path / "run", "trainer.max_epochs=1", *extra)
+    resumed = train_run(tmp_path / "run", "trainer.max_epochs=3", "ckpt_path=last", *extra)
+    assert first["global_step"] == 3 and resumed["global_step"] > 3
+
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 KILL_RUN = ["trainer=cpu", "trainer.max_epochs=3", "trainer.enable_progress_bar=false",
             "threads=1", "data.num_train=800", "data.num_val=64", "data.num_test=64", "data.batch_size=16",

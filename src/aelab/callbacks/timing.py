@@ -48,6 +48,7 @@ class EpochTimer(L.Callback):
     def __init__(self):
         self.durations: list[float] = []
         self.startup: float | None = None
+        self.start: float | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if self.startup is None and trainer.global_step == 0:
@@ -57,7 +58,12 @@ class EpochTimer(L.Callback):
         self.start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.start is None:
+            # A run resumed from an epoch-end checkpoint with trainer.max_steps set: Lightning
+            # ends that (already timed) epoch again without starting it. Nothing to time.
+            return
         self.durations.append(time.perf_counter() - self.start)
+        self.start = None
         pl_module.log("time/epoch_s", self.durations[-1], on_epoch=True)
         pl_module.log("time/mean_epoch_s", sum(self.durations) / len(self.durations),
                       on_epoch=True)
