@@ -55,8 +55,8 @@ class ImageModel(Capabilities, L.LightningModule):
     # CUSTOM SCALARS (callbacks/dashboard.py): tag regexes per chart.
     dashboard = {"reconstruction": {
         "loss": [r"^train/loss(_epoch)?$", r"^val/loss$"],
-        "PSNR (dB), with the trivial baselines": [r"^(train|val)/psnr(_input|_bicubic)?$"],
-        "Y-channel PSNR (dB), super-resolution protocol": [r"^val/psnr(_bicubic)?_y$"],
+        # _y: RGB super-resolution's Y-channel figures (corruption=downsample)
+        "PSNR (dB), with the trivial baselines": [r"^(train|val)/psnr(_input|_bicubic)?(_y)?$"],
         "SSIM": [r"^val/ssim$"]}}
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
