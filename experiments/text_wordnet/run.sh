@@ -49,12 +49,13 @@ run() {
       for r in transformer_ae_v1 transformer_ae_gated transformer_ae; do
         gen $r reconstruct ${r}_reconstruct num_images=20 & pids+=($!)
       done
-      for r in transformer_vae_v1 transformer_vae; do
-        { gen $r sample ${r}_sample_greedy num_images=10 &&
-          gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
-        { gen $r interpolate ${r}_interpolate num_images=24 steps=6 &&
-          gen $r reconstruct ${r}_reconstruct num_images=20; } & pids+=($!)
-      done
+      { gen transformer_vae_v1 sample transformer_vae_v1_sample_greedy num_images=10 &&
+        gen transformer_vae_v1 interpolate transformer_vae_v1_interpolate num_images=24 steps=6; } & pids+=($!)
+      r=transformer_vae_fn
+      { gen $r sample ${r}_sample_greedy num_images=10 &&
+        gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
+      { gen $r interpolate ${r}_interpolate num_images=24 steps=6 &&
+        gen $r reconstruct ${r}_reconstruct num_images=20; } & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
     *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
             "gru_vae_fn128 transformer_<recipe> generate)" >&2; exit 2 ;;
