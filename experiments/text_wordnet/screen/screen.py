@@ -28,15 +28,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from aelab.data.text import PAD_ID, TextDataModule
+from aelab.models.text.base import sentence_nll, shift
+from aelab.run import build_model
+
 ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from throughput import compose  # noqa: E402
-
-from aelab.data.text import PAD_ID, TextDataModule  # noqa: E402
-from aelab.models.text.base import sentence_nll, shift  # noqa: E402
-from aelab.run import build_model  # noqa: E402
-
 DATA = ROOT.parent / "shared" / "datasets" / "wordnet"
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="train", overrides=overrides)
 
 
 def gpt_init(net: nn.Module, depth: int) -> None:
