@@ -11,6 +11,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from aelab.callbacks.safety import ValidateAtMaxSteps
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
@@ -108,8 +109,6 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()
                if c is not None and "_target_" in c]
     # Not an option: without it a run ending at max_steps mid-epoch tests stale weights.
-    from aelab.callbacks.safety import ValidateAtMaxSteps
-
     callbacks.append(ValidateAtMaxSteps())
     return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
                        logger=loggers or False)

@@ -1,17 +1,15 @@
-"""Screen a Transformer recipe cheaply: train it with a bare loop for `steps` steps on the
+"""Screen a Transformer LM recipe cheaply: train it with a bare loop for `steps` steps on the
 WordNet sentences (one thread) and print its validation perplexity.
 
     python experiments/text_wordnet/screen/screen.py NAME [key=value ...] -- [hydra overrides]
     e.g. ... r_b32 batch=32 steps=4440 -- model.decoder.positions=rotary
 
 key=value: steps (2551: one epoch of 64), batch (64), lr (3e-3), beta2 (0.999), warmup (a
-fraction of the steps, 0), decay (none | cos | lin, after the warm-up), init (default | gpt:
-N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 depth), as GPT-2 / nanoGPT),
-model (transformer_lm; transformer_ae and transformer_vae work too). The base is the first
+fraction of the steps, 0), decay (none | cos | lin, after the warm-up; scheduler=warmup's
+schedule, `aelab.models.optim.WarmupDecay`), init (default | gpt: N(0, 0.02) weights,
+residual projections scaled by 1/sqrt(2 depth), as GPT-2 / nanoGPT). The base is the first
 round's LM (2 blocks of 96 units, 96-d embeddings, learned positions) without dropout; the
-hydra overrides change it. Gradient clipping 1.0 as the recipes. A VAE gets the KL at full
-weight after a 2,000-step warm-up with a 2.2-nat floor on the total; its printed perplexity is
-the single-sample bound (NLL + KL), a ranking, not the IW figure of a full run.
+hydra overrides change it. Gradient clipping 1.0 as the recipes.
 
 This is how round 2 of experiments/text_wordnet's Transformers was chosen: the runs and their
 results are in screen.txt beside this file. One epoch is the regime that matters at this
@@ -29,6 +27,7 @@ import torch
 from torch import nn
 
 from aelab.data.text import PAD_ID, TextDataModule
+from aelab.models.optim import WarmupDecay
 from aelab.models.text.base import sentence_nll, shift
 from aelab.run import build_model
 
@@ -55,24 +54,10 @@ def gpt_init(net: nn.Module, depth: int) -> None:
             nn.init.normal_(p, std=0.02 / math.sqrt(2 * depth))
 
 
-def loss_and_total(net, batch: dict, step: int | None):
-    """Training loss (step given) or the summed validation NLL (+ KL) of a batch."""
+def nll(net, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed NLL per sentence of a batch, and its targets."""
     inputs, targets, lengths = shift(batch)
-    if hasattr(net, "posterior"):  # a VAE
-        posterior = net.posterior(batch["tokens"], batch["lengths"])
-        z = posterior.sample()
-        kl = posterior.kl().sum(-1)
-        if step is None:
-            return (sentence_nll(net.decoder(inputs, lengths, z), targets) + kl).sum()
-        nll = sentence_nll(net.decoder(net.word_dropout(inputs, net.word_dropout_p), lengths, z),
-                           targets)
-        return nll.mean() + min(1.0, step / 2000) * torch.clamp(kl.mean(), min=2.2)
-    if hasattr(net, "encode"):  # an AE
-        nll = sentence_nll(net.decoder(inputs, lengths, net.encode(batch["tokens"],
-                                                                   batch["lengths"])), targets)
-    else:
-        nll = sentence_nll(net.decoder(inputs, lengths), targets)
-    return nll.mean() if step is not None else nll.sum()
+    return sentence_nll(net.decoder(inputs, lengths), targets), targets
 
 
 def main() -> None:
@@ -80,7 +65,8 @@ def main() -> None:
     split = args.index("--") if "--" in args else len(args)
     name, opts, overrides = args[0], dict(a.split("=") for a in args[1:split]), args[split + 1:]
     steps, batch = int(opts.get("steps", 2551)), int(opts.get("batch", 64))
-    lr, warmup, decay = float(opts.get("lr", 3e-3)), float(opts.get("warmup", 0)), opts.get("decay", "none")
+    lr, warmup = float(opts.get("lr", 3e-3)), float(opts.get("warmup", 0))
+    decay = {"none": "constant", "cos": "cosine", "lin": "linear"}[opts.get("decay", "none")]
     torch.set_num_threads(1)
     tmp = tempfile.mkdtemp()
     dm = TextDataModule(path=str(DATA), limit=None, batch_size=batch, seed=0, tokenizer_dir=tmp,
@@ -88,7 +74,7 @@ def main() -> None:
     dm.prepare_data()
     dm.setup("fit")
     cfg = compose(["data=toy_text", f"paths.output_dir={tmp}",
-                   f"model={opts.get('model', 'transformer_lm')}", "model.width=96",
+                   "model=transformer_lm", "model.width=96",
                    "model.embed_dim=96", "model.dropout=0.0", "model.decoder.positions=learned",
                    *overrides])
     torch.manual_seed(0)
@@ -98,19 +84,12 @@ def main() -> None:
     optimizer = torch.optim.Adam(net.parameters(), lr=lr,
                                  betas=(0.9, float(opts.get("beta2", 0.999))))
 
-    def factor(s: int) -> float:
-        w = warmup * steps
-        if s < w:
-            return (s + 1) / w
-        p = (s - w) / max(1, steps - w)
-        return {"none": 1.0, "cos": 0.5 * (1 + math.cos(math.pi * p)), "lin": 1 - p}[decay]
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    schedule = WarmupDecay(optimizer, run_steps=steps, warmup=warmup, decay=decay, final=0.0)
     start, step = time.perf_counter(), 0
     net.train()
     while step < steps:
         for b in dm.train_dataloader():
-            loss = loss_and_total(net, b, step)
+            loss = nll(net, b)[0].mean()
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -123,8 +102,9 @@ def main() -> None:
     total, tokens = 0.0, 0
     with torch.no_grad():
         for b in dm.val_dataloader():
-            total += float(loss_and_total(net, b, None))
-            tokens += int((shift(b)[1] != PAD_ID).sum())
+            sentences, targets = nll(net, b)
+            total += float(sentences.sum())
+            tokens += int((targets != PAD_ID).sum())
     print(f"{name}: val PPL {math.exp(total / tokens):.2f} after {steps} steps "
           f"({time.perf_counter() - start:.0f} s) {opts} {overrides}", flush=True)
 
