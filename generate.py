@@ -2,7 +2,9 @@
 
 Tasks: reconstruct, sample, interpolate, denoise (a model trained with a noise or mask
 corruption), upscale (a model trained with corruption=downsample). Writes
-<run dir>/generated/<task>.png and logs the grid to the run's TensorBoard.
+<run dir>/generated/<task>.png and logs the grid to the run's TensorBoard. With
+`input=photo.png`, denoise / upscale restore that file instead (any size, tiled):
+<run dir>/generated/photo_denoise.png, or photo_upscale_x2.png beside photo_bicubic_x2.png.
 """
 
 import hydra
@@ -16,7 +18,7 @@ def main(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         path = generate(cfg.run_dir, cfg.task, ckpt=cfg.ckpt, accelerator=cfg.accelerator,
-                        trust_run_config=cfg.trust_run_config,
+                        trust_run_config=cfg.trust_run_config, input=cfg.input,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
                         temperature=cfg.temperature, decoding=cfg.decoding, top_p=cfg.top_p,
                         beam=cfg.beam)

@@ -129,8 +129,9 @@ def build_net(name: str, image_shape, *overrides: str, **extra):
     from hydra.utils import instantiate
 
     node = model_config(name, *overrides).model
-    return instantiate(node.net)(image_shape=tuple(image_shape), latent_dim=node.latent_dim,
-                                 depth=node.depth, width=node.width, **extra)
+    code = {"latent_dim": node.latent_dim} if node.latent_dim is not None else {}  # unet: none
+    return instantiate(node.net)(image_shape=tuple(image_shape), depth=node.depth,
+                                 width=node.width, **code, **extra)
 
 
 def model_class(name: str):

@@ -18,8 +18,9 @@ def test_model_and_data_compose(model, data):
                 "trainer.precision", "optimizer.lr", "ckpt_path", "monitor.metric",
                 "monitor.mode"):
         # A model without an encoder has no code: a language model (a decoder alone), a code
-        # prior (its codes come from a VQ-VAE run).
-        has_code = "net" in cfg.model or "encoder" in cfg.model
+        # prior (its codes come from a VQ-VAE run), a skip-connected restoration net (unet).
+        has_code = ("net" in cfg.model and cfg.model.net._target_ != "aelab.nets.image.unet.UNet"
+                    or "encoder" in cfg.model)
         optional = ("data.limit", "ckpt_path") + (() if has_code else ("model.latent_dim",))
         assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in optional, key
 

@@ -24,7 +24,7 @@ def small(model: str) -> list[str]:
     its yaml has that the shared FAST list does not shrink."""
     node = model_config(model).model
     extra = list(TEXT) if model_class(model).modality == "text" else []
-    extra += ["model.latent_dim=4"] if "latent_dim" in node else []
+    extra += ["model.latent_dim=4"] if node.get("latent_dim") is not None else []
     extra += ["model.iw_samples=2"] if "iw_samples" in node else []
     extra += ["model.net.num_codes=8"] if "num_codes" in node.get("net", {}) else []
     return extra

@@ -16,8 +16,15 @@ SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 28, 40)]
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_every_image_net_returns_the_input_shape_in_unit_range(model, shape, depth):
-    net = build_net(model, shape, f"model.depth={depth}", "model.width=4", "model.latent_dim=8")
+    has_code = model_config(model).model.latent_dim is not None  # unet: skips, no code
+    net = build_net(model, shape, f"model.depth={depth}", "model.width=4",
+                    *(["model.latent_dim=8"] if has_code else []))
+    assert net.has_code == has_code
     x = torch.rand(2, *shape)
+    if not has_code:
+        y = net(x)
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+        return
     z = net.encode(x)
     code = net.quantize(z)[0] if hasattr(net, "quantize") else z  # the VQ net's code grid
     y = net.decode(code)

@@ -55,13 +55,25 @@ def denoisers(channels: int) -> dict:
     return {"bm3d": bm3d_one, "nlm": nlm_one}
 
 
+def test_subset(data: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(whole test split, the seeded subset of `n` images the denoisers run on), in [0, 1]."""
+    test = ImageDataModule(path=data, seed=seed).load_splits()["test"].float() / 255
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))
+    return test, test[order[:n]]
+
+
+def add_noise(clean: torch.Tensor, sigma255: float, seed: int) -> torch.Tensor:
+    """The noisy images every method here (and table.py's nets) restores: seeded, clipped."""
+    g = torch.Generator().manual_seed(seed)
+    return (clean + sigma255 / 255 * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+
+
 def denoising(clean: torch.Tensor, sigmas: list[float], seed: int) -> list[dict]:
     rows = []
     methods = denoisers(clean.shape[1])
     for sigma255 in sigmas:
         sigma = sigma255 / 255
-        g = torch.Generator().manual_seed(seed)
-        noisy = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+        noisy = add_noise(clean, sigma255, seed)
         row = {"task": "denoise", "sigma_255": sigma255, "corruption.sigma": round(sigma, 4),
                "images": len(clean), "psnr_input": psnr(noisy, clean)}
         for name, method in methods.items():
@@ -101,13 +113,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("experiments/restoration/classical.json"))
     args = parser.parse_args()
 
-    dm = ImageDataModule(path=args.data, seed=args.seed)
-    test = dm.load_splits()["test"].float() / 255
-    subset = test[torch.randperm(len(test), generator=torch.Generator().manual_seed(args.seed))
-                  [:args.n]]
+    test, subset = test_subset(args.data, args.n, args.seed)
     rows = super_resolution(test, args.factors) + denoising(subset, args.sigmas, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"data": args.data, "seed": args.seed, "rows": rows},
+    args.out.write_text(json.dumps({"data": args.data, "seed": args.seed, "n": args.n, "rows": rows},
                                    indent=2) + "\n")
     print(f"written: {args.out}")
     print("\n| task | setting | images | input / bicubic | BM3D | NLM | Y channel (bicubic) |")

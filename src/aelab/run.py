@@ -257,8 +257,11 @@ def pick_device(accelerator: str | None) -> torch.device:
 
 
 def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
-             trust_run_config: bool = False, **options) -> Path:
-    """Run a generation task on a finished run; write generated/<task>.png; return its path."""
+             trust_run_config: bool = False, input: str | None = None, **options) -> Path:
+    """Run a generation task on a finished run; write generated/<task>.png; return its path.
+
+    `input`: an image file for denoise / upscale to restore (any size) instead of test
+    images; the result goes to generated/<file name>_<task>[_x<factor>].png."""
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
@@ -266,8 +269,15 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
     from aelab.generation import text as generate_text
 
     run = Path(run_dir).expanduser()
+    if input is not None and task not in ("denoise", "upscale"):
+        raise AelabError(f"input={input} is for task=denoise or task=upscale (an image file to "
+                         f"restore), not task={task}")
     cfg, datamodule, model, _ = load_run(run_dir, ckpt, trust_run_config)
     model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
+    if input is not None:
+        from aelab.generation.image_file import restore_file
+
+        return restore_file(model, task, Path(input).expanduser(), run / "generated")
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)
         out = run / "generated" / f"{task}.txt"

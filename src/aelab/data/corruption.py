@@ -132,7 +132,9 @@ class Downsample(Corruption):
         return F.interpolate(clean, size=size, mode="bicubic", antialias=True,
                              align_corners=False).clamp(0, 1)
 
+    def upsample(self, low: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Bicubic to `size`: the net's input for a low-resolution image (and the baseline)."""
+        return F.interpolate(low, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+
     def __call__(self, clean, generator=None):
-        low = self.low_resolution(clean)
-        return F.interpolate(low, size=clean.shape[-2:], mode="bicubic",
-                             align_corners=False).clamp(0, 1)
+        return self.upsample(self.low_resolution(clean), clean.shape[-2:])

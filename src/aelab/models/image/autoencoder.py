@@ -20,7 +20,7 @@ from aelab.data.corruption import Corruption, seeded_generator, step_generator
 from aelab.errors import AelabError
 from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
-from aelab.options import PositiveInt
+from aelab.options import NonNegativeInt, PositiveInt
 
 
 def image_metrics(prefix: str, ssim: bool = True, extra: dict | None = None) -> MetricCollection:
@@ -34,6 +34,27 @@ def image_metrics(prefix: str, ssim: bool = True, extra: dict | None = None) -> 
     if ssim:
         metrics["ssim"] = StructuralSimilarityIndexMeasure(data_range=1.0)
     return MetricCollection({**metrics, **(extra or {})}, prefix=prefix)
+
+
+def net_has_code(net: Callable) -> bool:
+    """Whether a net (its class, or the partial the config makes of it) encodes to a vector
+    code: every net class says so in `has_code`."""
+    return getattr(net, "func", net).has_code
+
+
+def check_code(net: Callable, latent_dim: int | None, latent_outputs: int) -> None:
+    """A clear error for a code size the net cannot take, before anything is built."""
+    name = getattr(getattr(net, "func", net), "__name__", "this net")
+    if net_has_code(net) and latent_dim is None:
+        raise AelabError(f"model.latent_dim=null: {name} encodes images to a vector code and "
+                         "needs its size; set model.latent_dim (e.g. 32)")
+    if not net_has_code(net):
+        if latent_outputs != 1:
+            raise AelabError(f"{name} has no vector code (skip-connected), so it cannot be a VAE;"
+                             " use model=unet (plain or residual restoration) or a VAE's own net")
+        if latent_dim is not None:
+            raise AelabError(f"model.latent_dim={latent_dim}: {name} has no vector code (its "
+                             "skips carry the image); leave model.latent_dim=null")
 
 
 class ImageModel(Capabilities, L.LightningModule):
@@ -60,15 +81,18 @@ class ImageModel(Capabilities, L.LightningModule):
         "SSIM": [r"^val/ssim$"]}}
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
-                 optimizer: Callable, *, latent_dim: PositiveInt, depth: PositiveInt,
-                 width: PositiveInt, compile: bool | str,
+                 optimizer: Callable, *, latent_dim: PositiveInt | None,
+                 depth: NonNegativeInt, width: PositiveInt, compile: bool | str,
                  scheduler: Callable | None = None, monitor: str = "val/loss",
                  corruption: Corruption | None = None):
         super().__init__()
+        check_code(net, latent_dim, self.latent_outputs)
         try:
-            extra = {"latent_outputs": self.latent_outputs} if self.latent_outputs != 1 else {}
-            self.net = net(image_shape=tuple(image_shape), latent_dim=latent_dim, depth=depth,
-                           width=width, **extra)
+            # A net without a vector code (nets/image/unet.py) takes no latent_dim (null).
+            extra = {"latent_dim": latent_dim} if latent_dim is not None else {}
+            if self.latent_outputs != 1:
+                extra["latent_outputs"] = self.latent_outputs
+            self.net = net(image_shape=tuple(image_shape), depth=depth, width=width, **extra)
         except ValueError as err:
             raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
                              f" {err}") from None
@@ -143,23 +167,70 @@ class ImageModel(Capabilities, L.LightningModule):
 
 
 class ImageAutoencoder(ImageModel):
-    """The deterministic autoencoder: the net's reconstruction scored by `loss`."""
+    """The deterministic autoencoder: the net's reconstruction scored by `loss`.
 
-    def __init__(self, *args, loss: Literal["mse", "bce"], **kwargs):
+    Its net either encodes to a vector code (conv, resnet, mlp: every task) or has none
+    (unet: skip connections; reconstruct and the corruption's task only). With `residual`,
+    the net predicts the difference to its own input, the noisy image or the bicubic
+    upsampling (DnCNN, VDSR): the output is input + net output, clipped to [0, 1] when
+    scored, and `loss` must be mse. A residual model restores; it does not sample or
+    interpolate, since a decoded code is then a correction, not an image.
+    """
+
+    def __init__(self, *args, loss: Literal["mse", "bce"], residual: bool, **kwargs):
+        if residual and loss != "mse":
+            raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
+                             "is not a probability; use model.loss=mse")
         super().__init__(*args, **kwargs)
-        self.loss_name = loss
+        self.loss_name, self.residual = loss, residual
+        self.has_code = net_has_code(self.net)
 
-    def reconstruction_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def available_tasks(self) -> frozenset[str]:
+        tasks = super().available_tasks()
+        if not self.has_code or self.residual:
+            tasks -= {"sample", "interpolate"}
+        return tasks
+
+    def require(self, task: str) -> None:
+        if task in {"sample", "interpolate"} and task in self.tasks and not self.can(task):
+            why = (f"its net ({type(self.net).__name__}) has no vector code" if not self.has_code
+                   else "it is residual (model.residual=true): a decoded code is a correction")
+            raise AelabError(f"task={task}: {why}, so this run cannot {task}; it reconstructs "
+                             "and restores. Sample and interpolate with a bottleneck model "
+                             "(model=conv_ae, conv_vae, ...)")
+        super().require(task)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.has_code:
+            raise AelabError(f"{type(self.net).__name__} has no vector code to encode to")
+        return super().encode(x)
+
+    def output(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The net's output for `inputs`: logits, or with `residual` the unclipped image."""
+        net = self.net
+        out = net.decode_logits(net.encode(inputs)) if self.has_code else net.forward_logits(inputs)
+        return inputs + out if self.residual else out
+
+    def to_image(self, out: torch.Tensor) -> torch.Tensor:
+        return out.clamp(0, 1) if self.residual else torch.sigmoid(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The restored (or reconstructed) image in [0, 1]."""
+        return self.to_image(self.output(x))
+
+    def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.residual:
+            return F.mse_loss(out, target)
         if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(logits, target)
-        return F.mse_loss(torch.sigmoid(logits), target)
+            return F.binary_cross_entropy_with_logits(out, target)
+        return F.mse_loss(torch.sigmoid(out), target)
 
     def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
               batch_idx: int) -> torch.Tensor:
         inputs = self.step_inputs(images, stage, batch_idx)
-        logits = self.net.decode_logits(self.net.encode(inputs))
-        loss = self.reconstruction_loss(logits, images)
-        metrics.update(torch.sigmoid(logits).detach().contiguous(), images)  # NCHW for .view
+        out = self.output(inputs)
+        loss = self.reconstruction_loss(out, images)
+        metrics.update(self.to_image(out).detach().contiguous(), images)  # NCHW for .view
         self.log_baselines(stage, inputs, images)
         # on_epoch accumulates on the device; nothing here forces a host sync per step.
         # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,

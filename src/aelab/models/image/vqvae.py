@@ -23,7 +23,7 @@ class ImageVQVAE(ImageAutoencoder):
         "commitment loss": [r"^(train|val)/commitment(_epoch)?$"]}}
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, residual=False, **kwargs)  # its decoder makes the image
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
                                           for stage in ("val", "test")})
 

@@ -48,6 +48,8 @@ class Upsample(nn.Module):
 
 
 class ResNetAutoencoder(nn.Module):
+    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
+
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, blocks: PositiveInt,
                  groups: PositiveInt, latent_outputs: int = 1):

@@ -16,6 +16,8 @@ from aelab.options import NonNegativeFloat, PositiveInt, Range
 
 
 class ConvVQAutoencoder(nn.Module):
+    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
+
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *,
                  num_codes: Annotated[int, Range(ge=2)],

@@ -1,0 +1,101 @@
+"""Skip-connected encoder-decoder for restoration (RED-Net, Mao et al. 2016; U-Net): no
+vector code, so what the input already holds reaches the output through the skips.
+
+A full-resolution stem conv, then `depth` stride-2 stages doubling the channels from
+`width`, `blocks` residual blocks at every resolution on each side; each decoder stage
+upsamples to the exact size of the encoder stage it mirrors (odd sizes work: 28 -> 14 -> 7
+-> 4 and back) and merges that stage's features, added (`skips=add`, RED-Net) or
+concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net). Fully convolutional: it
+restores images of any size, not only the training size.
+
+The dense-bottleneck nets (conv.py, resnet.py) remain what codes, sampling and interpolation
+need; this one has `has_code = False`, and its model serves reconstruct / denoise / upscale.
+With `model.residual=true` the model adds the net's output to its input (DnCNN, VDSR).
+"""
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aelab.nets.image.conv import check_depth, use_channels_last
+from aelab.nets.image.layers import Activation, Norm, activation, norm2d
+from aelab.options import NonNegativeInt, PositiveInt
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(act(norm(conv(x)))): the EDSR block (norm none by default in the yaml,
+    since batch statistics shift a restoration net's output by the batch's content)."""
+
+    def __init__(self, channels: int, norm: Norm, act: Activation):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), norm2d(norm, channels),
+                                  activation(act), nn.Conv2d(channels, channels, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Up(nn.Module):
+    """Upsample to the skip's exact size (nearest, then a 3x3 conv), merge the skip."""
+
+    def __init__(self, c_in: int, c_out: int, skips: str):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.skips = skips
+        self.mix = nn.Conv2d(2 * c_out, c_out, 1) if skips == "concat" else None
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = self.conv(F.interpolate(x, size=skip.shape[-2:], mode="nearest"))
+        return self.mix(torch.cat([x, skip], 1)) if self.mix is not None else x + skip
+
+
+class UNet(nn.Module):
+    """Image (N, C, H, W) -> logits of the same shape, through skips at every resolution."""
+
+    has_code = False
+
+    def __init__(self, image_shape: tuple[int, int, int], depth: NonNegativeInt,
+                 width: PositiveInt, *, blocks: PositiveInt, skips: Literal["add", "concat"],
+                 norm: Norm, activation: Activation, channels_last: bool):
+        super().__init__()
+        channels, height, width_px = image_shape
+        if depth:
+            check_depth(height, width_px, depth)
+        self.image_shape = tuple(image_shape)
+        widths = [width * 2**i for i in range(depth + 1)]
+
+        def stage(c: int) -> nn.Sequential:
+            return nn.Sequential(*[ResidualBlock(c, norm, activation) for _ in range(blocks)])
+
+        self.stem = nn.Conv2d(channels, width, 3, 1, 1)
+        self.down_stages = nn.ModuleList(stage(c) for c in widths[:-1])
+        pairs = list(zip(widths[:-1], widths[1:], strict=True))  # (stage's width, next one's)
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 3, 2, 1) for a, b in pairs)
+        self.middle = stage(widths[-1])
+        self.ups = nn.ModuleList(Up(b, a, skips) for a, b in pairs)
+        self.up_stages = nn.ModuleList(stage(c) for c in widths[:-1])
+        self.head = nn.Conv2d(width, channels, 3, 1, 1)
+        # Zero output at the start: a residual model begins as the identity (the noisy or
+        # bicubic input, a good first guess) instead of input + random noise.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.channels_last = use_channels_last(self, channels_last)
+
+    def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        h = self.stem(x)
+        skips = []
+        for stage, down in zip(self.down_stages, self.downs, strict=True):
+            h = stage(h)
+            skips.append(h)
+            h = down(h)
+        h = self.middle(h)
+        for i in reversed(range(len(self.ups))):
+            h = self.up_stages[i](self.ups[i](h, skips[i]))
+        return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.forward_logits(x))

@@ -1,0 +1,119 @@
+"""Restoration: the skip-connected net (model=unet), residual learning, and restoring an image
+file of any size through generate.py (tiled)."""
+
+import pytest
+import torch
+
+from aelab.errors import AelabError
+from aelab.generation.image_file import load_image, tiled
+from aelab.run import generate
+from tests.conftest import build_model, build_net, train_run
+
+UNET = ["model.latent_dim=null"]  # what model=unet has; spelled out where it is overridden
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+@pytest.mark.parametrize("skips", ["add", "concat"])
+def test_unet_keeps_any_image_size(depth, skips):
+    net = build_net("unet", (3, 28, 28), f"model.depth={depth}", "model.width=4",
+                    f"model.net.skips={skips}")
+    for shape in [(2, 3, 28, 28), (1, 3, 45, 61), (1, 3, 17, 9)]:  # fully convolutional
+        if depth == 3 and min(shape[-2:]) < 16:
+            continue
+        assert net.forward_logits(torch.rand(shape)).shape == shape
+
+
+def test_unet_output_depends_on_every_scale_through_the_skips():
+    """A pixel's output moves when the input moves at that pixel: the full-resolution skip
+    passes detail that a 4x-downsampled path alone would blur."""
+    torch.manual_seed(0)
+    net = build_net("unet", (1, 16, 16), "model.depth=2", "model.width=4")
+    x = torch.rand(1, 1, 16, 16, requires_grad=True)
+    net.forward_logits(x)[0, 0, 5, 5].backward()
+    assert x.grad[0, 0, 5, 5].abs() > 0 and x.grad[0, 0, 15, 15].abs() < x.grad[0, 0, 5, 5].abs()
+
+
+def test_a_residual_model_starts_from_its_input_and_learns_the_difference():
+    model = build_model("unet", "model.width=4", image_shape=(3, 16, 16))
+    torch.nn.init.zeros_(model.net.head.weight)
+    torch.nn.init.zeros_(model.net.head.bias)
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(model(x), x)  # net output 0: the model returns its input
+    model.net.head.bias.data.fill_(0.25)
+    assert torch.allclose(model.output(x), x + 0.25)
+    assert torch.equal(model(x), (x + 0.25).clamp(0, 1))  # scored and shown clipped
+
+
+def test_residual_works_for_the_bottleneck_nets_too_and_then_only_restores():
+    model = build_model("conv_ae", "model.residual=true", "model.latent_dim=8",
+                        image_shape=(1, 16, 16))
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.allclose(model.output(x), x + model.net.decode_logits(model.net.encode(x)))
+    assert model.can("reconstruct") and not model.can("sample")
+    with pytest.raises(AelabError, match="residual .* cannot sample; "):
+        model.require("sample")
+
+
+def test_the_unet_restores_but_has_no_code_to_sample_or_interpolate():
+    model = build_model("unet", "corruption=gaussian", image_shape=(1, 16, 16))
+    assert model.available_tasks() == {"reconstruct", "denoise"}
+    with pytest.raises(AelabError, match="no vector code, so this run cannot interpolate; "):
+        model.require("interpolate")
+    with pytest.raises(AelabError, match="no vector code to encode to"):
+        model.encode(torch.rand(1, 1, 16, 16))
+
+
+@pytest.mark.parametrize(("model", "overrides", "message"), [
+    ("unet", ["model.latent_dim=32"], "UNet has no vector code .* leave model.latent_dim=null"),
+    ("conv_ae", ["model.latent_dim=null"], "needs its size; set model.latent_dim"),
+    ("conv_vae", ["model.net._target_=aelab.nets.image.unet.UNet", "+model.net.blocks=1",
+                  "+model.net.skips=add", "model.latent_dim=null"], "cannot be a VAE"),
+    ("unet", ["model.loss=bce"], "model.loss=bce with model.residual=true"),
+])
+def test_a_code_size_or_loss_the_net_cannot_take_is_named(model, overrides, message):
+    with pytest.raises(AelabError, match=message):
+        build_model(model, *overrides, image_shape=(1, 16, 16))
+
+
+def test_tiling_blends_tiles_back_into_the_whole_image():
+    image = torch.rand(1, 3, 37, 50)
+    assert torch.allclose(tiled(lambda t: t, image, (16, 16)), image, atol=1e-6)
+    assert torch.allclose(tiled(lambda t: 1 - t, image, (16, 16)), 1 - image, atol=1e-6)
+    small = torch.rand(1, 1, 7, 30)  # smaller than a tile in one direction: padded
+    assert torch.allclose(tiled(lambda t: t * 2, small, (16, 16)), small * 2, atol=1e-6)
+    # Each tile is processed on its own: a tile-wise mean differs from the image's mean.
+    out = tiled(lambda t: t.mean((2, 3), keepdim=True).expand_as(t), image, (16, 16))
+    assert not torch.allclose(out, image.mean((2, 3), keepdim=True).expand_as(image), atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def upscaler(tmp_path_factory):
+    run = tmp_path_factory.mktemp("upscaler")
+    train_run(run, "model=unet", "data=shapes", "data.image_size=16", "data.channels=3",
+              "corruption=downsample", "corruption.factor=2")
+    return run
+
+
+def test_generate_upscales_a_file_larger_than_the_training_size(upscaler, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "photo.png"
+    pixels = torch.randint(0, 256, (21, 40, 3), dtype=torch.uint8).numpy()
+    Image.fromarray(pixels).save(photo)
+    out = generate(str(upscaler), "upscale", input=str(photo))
+    assert out == upscaler / "generated" / "photo_upscale_x2.png"
+    restored, bicubic = load_image(out, 3), load_image(out.parent / "photo_bicubic_x2.png", 3)
+    assert restored.shape == bicubic.shape == (1, 3, 42, 80)
+    assert not torch.equal(restored, bicubic)  # the net changed the bicubic input
+
+
+def test_generate_names_a_bad_input_file(upscaler, tmp_path):
+    with pytest.raises(AelabError, match="no such file"):
+        generate(str(upscaler), "upscale", input=str(tmp_path / "missing.png"))
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(AelabError, match="not an image file"):
+        generate(str(upscaler), "upscale", input=str(tmp_path / "notes.png"))
+    with pytest.raises(AelabError, match="input=.* is for task=denoise or task=upscale"):
+        generate(str(upscaler), "sample", input=str(tmp_path / "notes.png"))
+    with pytest.raises(AelabError, match="task=denoise: .* cannot denoise"):
+        generate(str(upscaler), "denoise", input=str(tmp_path / "notes.png"))
