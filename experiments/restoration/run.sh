@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Reproduces experiments/restoration/README.md: the classical baselines, the residual U-Net
+# (model=unet) for denoising at sigma 15 / 25 / 50 and x2 / x4 super-resolution on the real
+# photo patches, the dense-bottleneck conv_ae for comparison, the same two tasks on
+# Fashion-MNIST, then the tables and crops. Run from the repository root after
+# `pip install -e ".[restoration]"` (bm3d, scikit-image). Every training is a recipe,
+# conf/experiment/restoration/<run>.yaml, one CPU thread each (threads=1): two ran side by side.
+set -euo pipefail
+OUT=${OUT:-outputs/experiments/restoration}
+PHOTOS=${PHOTOS:-../shared/datasets/photos}
+FASHION=${FASHION:-../shared/datasets/fashion_mnist}
+HERE=experiments/restoration
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
+
+python $HERE/classical.py --data "$PHOTOS" --out $HERE/classical_photos.json
+python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
+    --out $HERE/classical_fashion_mnist.json  # sigma 0.3, the bottleneck run's setting
+
+run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
+for r in denoise15 denoise25 denoise50 upscale2 upscale4 bottleneck_denoise25 bottleneck_upscale2; do
+    run $r data.path="$PHOTOS"
+done
+for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
+
+python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale4,bottleneck_denoise25,bottleneck_upscale2}
+python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
+    --runs "$OUT"/{fashion_denoise,fashion_upscale2}
+
+# A photo larger than the training patches, restored whole through tiles (generate.py input=).
+python generate.py run_dir="$OUT/upscale2" task=upscale input=$HERE/crops_photos_upscale2.png
