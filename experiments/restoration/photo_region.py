@@ -1,0 +1,134 @@
+"""A whole region of a test photo, restored through `generate.py input=FILE` (tiles of the
+training size, blended), scored against the original region.
+
+The photos dataset cuts each photo into non-overlapping 32x32 patches, row by row, first at
+1/2 scale; this script finds the row length (the one that makes the patches' edges meet),
+puts a block of patches back together, and degrades it as training did: noise of `sigma`
+for a denoiser, antialiased bicubic downsampling for an upscaler. The degraded region is
+written as a PNG file and restored by `aelab.run.generate(..., input=...)`, the code behind
+`python generate.py run_dir=RUN task=denoise|upscale input=FILE`. BM3D runs on the whole
+region too: on a large image it finds more similar blocks than on a 32x32 patch, so this is
+the comparison that favours it.
+
+    python experiments/restoration/photo_region.py --denoise RUN --upscale RUN [--upscale RUN]
+"""
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from PIL import Image
+from torchmetrics.functional.image import peak_signal_noise_ratio
+
+from aelab.data.corruption import Downsample
+from aelab.generation.image_file import load_image, save_image
+from aelab.metrics.image import YChannelPSNR
+from aelab.run import generate, load_run
+
+HERE = Path(__file__).parent
+
+
+def patch_grid(data: Path, photo: str) -> tuple[np.ndarray, int]:
+    """The photo's patches (N, 32, 32, 3) in their order, and the row length at 1/2 scale."""
+    table = pq.read_table(data / "test-00000-of-00001.parquet").to_pandas()
+    rows = table[table.photo == photo]
+    if rows.empty:
+        raise SystemExit(f"no test patches of photo {photo!r}; photos: {sorted(set(table.photo))}")
+    patches = np.stack([np.asarray(Image.open(io.BytesIO(r["bytes"])).convert("RGB"))
+                        for r in rows.image]).astype(np.float32)
+
+    def seam(w: int) -> float:  # bottom edge of patch i against top edge of patch i + w
+        m = min(len(patches) - w, 3 * w)
+        return float(np.abs(patches[:m, -1] - patches[w:w + m, 0]).mean())
+
+    return patches, min(range(4, len(patches) // 4), key=seam)
+
+
+def region(patches: np.ndarray, per_row: int, top: int, left: int, rows: int, cols: int) -> torch.Tensor:
+    block = [np.concatenate([patches[(top + r) * per_row + left + c] for c in range(cols)], 1)
+             for r in range(rows)]
+    return torch.from_numpy(np.concatenate(block, 0)).permute(2, 0, 1)[None] / 255
+
+
+def most_detail(patches: np.ndarray, per_row: int, rows: int, cols: int) -> list[int]:
+    """The rows x cols block of the 1/2-scale grid whose patches vary most (mean pixel std)."""
+    # The 1/2-scale grid (R rows) comes first, then the 1/4-scale one (about R/2 rows of
+    # per_row/2): n ~ 1.25 R per_row. Rounded down, to stay inside the first grid.
+    grid_rows = int(len(patches) / (1.25 * per_row))
+    spread = patches[:grid_rows * per_row].std((1, 2, 3)).reshape(grid_rows, per_row)
+    best = max(((spread[t:t + rows, c:c + cols].mean(), t, c)
+                for t in range(grid_rows - rows + 1) for c in range(per_row - cols + 1)))
+    return [best[1], best[2], rows, cols]
+
+
+def scores(out: torch.Tensor, clean: torch.Tensor, border: int) -> dict:
+    y = YChannelPSNR(border=border)
+    y.update(out.clamp(0, 1), clean)
+    return {"psnr": peak_signal_noise_ratio(out.clamp(0, 1), clean, data_range=1.0).item(),
+            "psnr_y": y.compute().item()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/photos"))
+    parser.add_argument("--photo", default="OneStandsOut")  # Kite is mostly sky
+    parser.add_argument("--box", type=int, nargs=4, default=None,
+                        help="top, left (in patches), rows, columns (default: the 6 x 10 block "
+                             "with the most detail, by the patches' pixel spread)")
+    parser.add_argument("--denoise", type=Path, nargs="*", default=[], help="denoising runs")
+    parser.add_argument("--upscale", type=Path, nargs="*", default=[], help="upscaling runs")
+    parser.add_argument("--out", type=Path, default=HERE / "region")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    patches, per_row = patch_grid(args.data, args.photo)
+    args.box = args.box or most_detail(patches, per_row, 6, 10)
+    clean = region(patches, per_row, *args.box)
+    save_image(clean, args.out / "original.png")
+    clean = load_image(args.out / "original.png", 3)  # exactly what the file holds
+    results = {"photo": args.photo, "patches_per_row": per_row, "box": args.box,
+               "size": list(clean.shape[-2:]), "rows": []}
+    for run in args.denoise:
+        _, _, model, _ = load_run(str(run))
+        sigma = model.corruption.sigma
+        noisy = (clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)))
+        noisy_file = args.out / f"noisy{round(sigma * 255)}.png"
+        save_image(noisy.clamp(0, 1), noisy_file)
+        noisy = load_image(noisy_file, 3)  # what the file holds: clipped, 8-bit
+        out_file = generate(str(run), "denoise", input=str(noisy_file))
+        out = load_image(out_file, 3)
+        save_image(out, args.out / f"noisy{round(sigma * 255)}_{run.name}.png")
+        import bm3d  # the restoration extra
+
+        bm3d_out = torch.from_numpy(bm3d.bm3d_rgb(noisy[0].permute(1, 2, 0).double().numpy(),
+                                                  sigma_psd=sigma)).permute(2, 0, 1)[None].float()
+        save_image(bm3d_out, args.out / f"noisy{round(sigma * 255)}_bm3d.png")
+        row = {"task": "denoise", "sigma_255": round(sigma * 255), "run": run.name,
+               "input": scores(noisy, clean, 0), "bm3d": scores(bm3d_out, clean, 0),
+               "net": scores(out, clean, 0)}
+        results["rows"].append(row)
+        print(row, flush=True)
+    for run in args.upscale:
+        _, _, model, _ = load_run(str(run))
+        factor = model.corruption.factor
+        low = Downsample(factor, model.corruption.mode).low_resolution(clean)
+        low_file = args.out / f"low_x{factor}.png"
+        save_image(low, low_file)
+        out_file = generate(str(run), "upscale", input=str(low_file))  # beside: the bicubic
+        out = load_image(out_file, 3)
+        bicubic = load_image(out_file.parent / f"{low_file.stem}_bicubic_x{factor}.png", 3)
+        save_image(out, args.out / f"low_x{factor}_{run.name}.png")
+        save_image(bicubic, args.out / f"low_x{factor}_bicubic.png")
+        row = {"task": "upscale", "factor": factor, "run": run.name,
+               "bicubic": scores(bicubic, clean, factor), "net": scores(out, clean, factor)}
+        results["rows"].append(row)
+        print(row, flush=True)
+    (args.out / "region.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
