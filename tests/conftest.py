@@ -129,9 +129,9 @@ def build_net(name: str, image_shape, *overrides: str, **extra):
     from hydra.utils import instantiate
 
     node = model_config(name, *overrides).model
-    code = {"latent_dim": node.latent_dim} if node.latent_dim is not None else {}  # unet: none
-    return instantiate(node.net)(image_shape=tuple(image_shape), depth=node.depth,
-                                 width=node.width, **code, **extra)
+    # The sizes the net has: null in the yaml is none (unet: no latent_dim; pca: no depth, width).
+    sizes = {k: node[k] for k in ("latent_dim", "depth", "width") if node[k] is not None}
+    return instantiate(node.net)(image_shape=tuple(image_shape), **sizes, **extra)
 
 
 def model_class(name: str):

@@ -21,7 +21,9 @@ def test_model_and_data_compose(model, data):
         # prior (its codes come from a VQ-VAE run), a skip-connected restoration net (unet).
         has_code = ("net" in cfg.model and cfg.model.net._target_ != "aelab.nets.image.unet.UNet"
                     or "encoder" in cfg.model)
-        optional = ("data.limit", "ckpt_path") + (() if has_code else ("model.latent_dim",))
+        linear = cfg.model._target_ == "aelab.models.image.pca.ImagePCA"  # no stages, channels
+        optional = (("data.limit", "ckpt_path") + (() if has_code else ("model.latent_dim",))
+                    + (("model.depth", "model.width") if linear else ()))
         assert OmegaConf.select(cfg, key, throw_on_missing=False) is not None or key in optional, key
 
 

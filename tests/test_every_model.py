@@ -25,6 +25,8 @@ def small(model: str) -> list[str]:
     node = model_config(model).model
     extra = list(TEXT) if model_class(model).modality == "text" else []
     extra += ["model.latent_dim=4"] if node.get("latent_dim") is not None else []
+    # A size the yaml leaves null (pca: no depth or width) stays null under FAST's sizes.
+    extra += [f"model.{k}=null" for k in ("depth", "width") if k in node and node[k] is None]
     extra += ["model.iw_samples=2"] if "iw_samples" in node else []
     extra += ["model.net.num_codes=8"] if "num_codes" in node.get("net", {}) else []
     return extra

@@ -104,3 +104,30 @@ def test_an_old_image_vae_config_is_todays_recipe_and_todays_config_is_left_alon
         today("experiment=image_generation/vae")["model"])
     current = compose_config(["model=lstm_vae"])
     assert not upgrade(current)
+
+
+# A conv_ae run saved this morning (after the redesign, before `model.residual` and
+# `model.net.latent` existed): experiments/fashion_mnist_conv_ae's latent32.
+RECENT_AE = """
+model:
+  _target_: aelab.models.image.autoencoder.ImageAutoencoder
+  latent_dim: 32
+  depth: 3
+  width: 32
+  loss: mse
+  compile: false
+  net:
+    _target_: aelab.nets.image.conv.ConvAutoencoder
+    _partial_: true
+    norm: batch
+    activation: silu
+    channels_last: false
+"""
+
+
+def test_options_added_since_a_run_get_the_value_it_ran_with():
+    cfg = OmegaConf.create(RECENT_AE)
+    assert upgrade(cfg)
+    assert cfg.model.residual is False and cfg.model.net.latent == "dense"
+    assert cfg.model == compose_config(["model=conv_ae"]).model  # today's conv_ae, as it ran
+    assert not upgrade(cfg)  # today's form passes through untouched

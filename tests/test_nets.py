@@ -16,8 +16,10 @@ SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 28, 40)]
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_every_image_net_returns_the_input_shape_in_unit_range(model, shape, depth):
-    has_code = model_config(model).model.latent_dim is not None  # unet: skips, no code
-    net = build_net(model, shape, f"model.depth={depth}", "model.width=4",
+    node = model_config(model).model
+    has_code = node.latent_dim is not None  # unet: skips, no code
+    staged = node.depth is not None  # pca: no stages, no channels
+    net = build_net(model, shape, *([f"model.depth={depth}", "model.width=4"] if staged else []),
                     *(["model.latent_dim=8"] if has_code else []))
     assert net.has_code == has_code
     x = torch.rand(2, *shape)

@@ -28,6 +28,7 @@ def test_unet_output_depends_on_every_scale_through_the_skips():
     passes detail that a 4x-downsampled path alone would blur."""
     torch.manual_seed(0)
     net = build_net("unet", (1, 16, 16), "model.depth=2", "model.width=4")
+    torch.nn.init.normal_(net.head.weight)  # it starts at zero (a residual model's identity)
     x = torch.rand(1, 1, 16, 16, requires_grad=True)
     net.forward_logits(x)[0, 0, 5, 5].backward()
     assert x.grad[0, 0, 5, 5].abs() > 0 and x.grad[0, 0, 15, 15].abs() < x.grad[0, 0, 5, 5].abs()
@@ -35,10 +36,8 @@ def test_unet_output_depends_on_every_scale_through_the_skips():
 
 def test_a_residual_model_starts_from_its_input_and_learns_the_difference():
     model = build_model("unet", "model.width=4", image_shape=(3, 16, 16))
-    torch.nn.init.zeros_(model.net.head.weight)
-    torch.nn.init.zeros_(model.net.head.bias)
     x = torch.rand(2, 3, 16, 16)
-    assert torch.equal(model(x), x)  # net output 0: the model returns its input
+    assert torch.equal(model(x), x)  # the head starts at zero: the model returns its input
     model.net.head.bias.data.fill_(0.25)
     assert torch.allclose(model.output(x), x + 0.25)
     assert torch.equal(model(x), (x + 0.25).clamp(0, 1))  # scored and shown clipped

@@ -60,8 +60,8 @@ def most_detail(patches: np.ndarray, per_row: int, rows: int, cols: int) -> list
     # per_row/2): n ~ 1.25 R per_row. Rounded down, to stay inside the first grid.
     grid_rows = int(len(patches) / (1.25 * per_row))
     spread = patches[:grid_rows * per_row].std((1, 2, 3)).reshape(grid_rows, per_row)
-    best = max(((spread[t:t + rows, c:c + cols].mean(), t, c)
-                for t in range(grid_rows - rows + 1) for c in range(per_row - cols + 1)))
+    best = max((spread[t:t + rows, c:c + cols].mean(), t, c)
+                for t in range(grid_rows - rows + 1) for c in range(per_row - cols + 1))
     return [best[1], best[2], rows, cols]
 
 

@@ -1,9 +1,10 @@
 """Run directories saved before the model-layer redesign (2026-11-27) still load.
 
 Their `.hydra/config.yaml` names the old modules (`aelab.models.text_vae.TextVAE`) and the old
-flat options (`model.skip_latent`, `model.free_nats`, `model.noise.drop`, ...). `upgrade`
-rewrites such a config into today's form: the same model, whose checkpoint loads unchanged
-(the parameter names did not move). eval, generate, the notebook and the code prior call it
+flat options (`model.skip_latent`, `model.free_nats`, `model.noise.drop`, ...), and lacks the
+options added since (`model.residual`, `model.net.latent`: `ADDED`). `upgrade` rewrites such
+a config into today's form: the same model, whose checkpoint loads unchanged (the parameter
+names did not move). eval, generate, the notebook and the code prior call it
 on every saved config; a config in today's form passes through untouched.
 """
 
@@ -22,6 +23,13 @@ MOVED = {  # old module path -> new, for the `_target_`s a saved run can hold
     "aelab.nets.vq.": "aelab.nets.image.vq.",
 }
 RNN_NETS = ("aelab.nets.text.rnn.RNNEncoder", "aelab.nets.text.rnn.RNNDecoder")
+# Options added since a run could have been saved: (class, option) -> the value every run
+# before them had. The model's own, then its net's (`model.net`).
+ADDED = {
+    ("aelab.models.image.autoencoder.ImageAutoencoder", "residual"): False,
+    ("aelab.nets.image.conv.ConvAutoencoder", "latent"): "dense",
+    ("aelab.nets.image.resnet.ResNetAutoencoder", "latent"): "dense",
+}
 
 
 def upgrade(cfg: DictConfig) -> bool:
@@ -29,6 +37,26 @@ def upgrade(cfg: DictConfig) -> bool:
     model = cfg.get("model")
     if not OmegaConf.is_dict(model) or "_target_" not in model:
         return False
+    moved = _move(cfg, model)
+    return _add_options(model) or moved
+
+
+def _add_options(model: DictConfig) -> bool:
+    """Fill the options added since the run with the value it ran with."""
+    changed = False
+    for node in (model, model.get("net")):
+        if not OmegaConf.is_dict(node) or "_target_" not in node:
+            continue
+        for (target, key), value in ADDED.items():
+            if node._target_ == target and key not in node:
+                with open_dict(node):
+                    node[key] = value
+                changed = True
+    return changed
+
+
+def _move(cfg: DictConfig, model: DictConfig) -> bool:
+    """Modules and options of the model-layer redesign."""
     old = str(model._target_)
     new = next((old.replace(a, b) for a, b in MOVED.items() if old.startswith(a)), old)
     if new == old:

@@ -55,7 +55,7 @@ class StopOnNonFiniteLoss(L.Callback):
         self.first_bad: torch.Tensor | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # {}: no loss (pca)
         if loss is None:
             return
         step = torch.tensor(trainer.global_step, device=loss.device)

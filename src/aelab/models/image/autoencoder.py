@@ -6,6 +6,7 @@ super-resolution) with its trivial baselines, the reconstruction metrics and the
 path. The objectives subclass it: `ImageAutoencoder` (here), `ImageVAE`, `ImageVQVAE`.
 """
 
+import inspect
 from collections.abc import Callable
 from typing import Literal
 
@@ -61,9 +62,10 @@ class ImageModel(Capabilities, L.LightningModule):
     """Wraps any net with encode / decode_logits / decode (see `aelab.nets.image`).
 
     `net` is a partial (Hydra `_partial_: true`) completed here with the image shape the
-    data reports and the model's `latent_dim`, `depth` and `width`, so no image size is
-    hard-coded in a config. With a `corruption`, the net sees corrupted images and is scored
-    against the clean ones, and the corruption's trivial baselines are logged beside it.
+    data reports and the model's `latent_dim`, `depth` and `width` (those it has: null in
+    the yaml is none), so no image size is hard-coded in a config. With a `corruption`, the
+    net sees corrupted images and is scored against the clean ones, and the corruption's
+    trivial baselines are logged beside it.
     Every option's default is in the model's yaml (conf/model/), the one place it is set.
     """
 
@@ -82,17 +84,24 @@ class ImageModel(Capabilities, L.LightningModule):
 
     def __init__(self, net: Callable[..., nn.Module], image_shape: tuple[int, int, int],
                  optimizer: Callable, *, latent_dim: PositiveInt | None,
-                 depth: NonNegativeInt, width: PositiveInt, compile: bool | str,
+                 depth: NonNegativeInt | None, width: PositiveInt | None, compile: bool | str,
                  scheduler: Callable | None = None, monitor: str = "val/loss",
                  corruption: Corruption | None = None):
         super().__init__()
         check_code(net, latent_dim, self.latent_outputs)
         try:
-            # A net without a vector code (nets/image/unet.py) takes no latent_dim (null).
-            extra = {"latent_dim": latent_dim} if latent_dim is not None else {}
+            # A size a net does not have is null in its yaml and not passed: no latent_dim
+            # for a net without a vector code (unet), no depth or width for PCA.
+            sizes = {k: v for k, v in (("latent_dim", latent_dim), ("depth", depth),
+                                       ("width", width)) if v is not None}
+            takes = inspect.signature(getattr(net, "func", net)).parameters
+            for key in ("depth", "width"):
+                if key in sizes and key not in takes:
+                    raise AelabError(f"model.{key}={sizes[key]}: {getattr(net, 'func', net).__name__}"
+                                     f" has no {key}; leave model.{key}=null")
             if self.latent_outputs != 1:
-                extra["latent_outputs"] = self.latent_outputs
-            self.net = net(image_shape=tuple(image_shape), depth=depth, width=width, **extra)
+                sizes["latent_outputs"] = self.latent_outputs
+            self.net = net(image_shape=tuple(image_shape), **sizes)
         except ValueError as err:
             raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
                              f" {err}") from None
@@ -111,6 +120,16 @@ class ImageModel(Capabilities, L.LightningModule):
             stage: MetricCollection(corruption.baseline_metrics(channels) if corruption else {},
                                     prefix=f"{stage}/")
             for stage in ("val", "test")})
+
+    @property
+    def code_size(self) -> int | None:
+        """Floats in the code, dense or spatial (None: no vector code, or not floats)."""
+        return self.latent_dim
+
+    def on_validation_epoch_end(self) -> None:
+        # Logged as a metric so sweeps' tables compare models of the same code size.
+        if self.code_size is not None:
+            self.log("model/code_size", float(self.code_size))
 
     def available_tasks(self) -> frozenset[str]:
         # A model trained on corrupted inputs also restores them: denoise or upscale.

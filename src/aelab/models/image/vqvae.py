@@ -61,6 +61,10 @@ class ImageVQVAE(ImageAutoencoder):
             self.log(f"{stage}/{name}", value)
         self.usage[stage].reset()
 
+    @property
+    def code_size(self) -> None:
+        return None  # a grid of codebook indices, not floats (test/codebook_* describe it)
+
     def on_validation_epoch_end(self) -> None:
         self._log_usage("val")
         self.log("train/codebook_restarts", self.net.quantizer.restarts.float())

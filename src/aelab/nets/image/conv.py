@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from aelab.nets.image.latent import Latent, code_layers, from_code, to_code
 from aelab.nets.image.layers import Activation, Norm, activation, norm2d
 from aelab.options import PositiveInt
 
@@ -93,13 +94,13 @@ class ConvDecoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Conv encoder -> Linear to `latent_dim` -> Linear -> conv decoder -> sigmoid."""
+    """Conv encoder -> code of `latent_dim` floats (dense or spatial) -> conv decoder -> sigmoid."""
     has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, norm: Norm, activation: Activation,
-                 channels_last: bool, latent_outputs: int = 1):
+                 channels_last: bool, latent: Latent, latent_outputs: int = 1):
         super().__init__()
         channels, height, width_px = image_shape
         check_depth(height, width_px, depth)
@@ -109,21 +110,21 @@ class ConvAutoencoder(nn.Module):
         self.encoder = ConvEncoder(channels, width, depth, norm, activation)
         c = self.encoder.out_channels
         self.feature_shape = (c, heights[-1], widths_px[-1])
-        flat = c * heights[-1] * widths_px[-1]
-        # latent_outputs=2 lets a VAE read mean and log-variance from the same encoder.
-        self.to_latent = nn.Linear(flat, latent_dim * latent_outputs)
-        self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
+        # A dense vector or a spatial map (latent.py); latent_outputs=2 lets a VAE read mean
+        # and log-variance from the same encoder.
+        self.latent, self.latent_outputs = latent, latent_outputs
+        self.to_latent, self.from_latent = code_layers(latent, self.feature_shape, latent_dim,
+                                                       latent_outputs, nn.SiLU())
         self.decoder = ConvDecoder(channels, width, depth, norm, activation, heights, widths_px)
         self.channels_last = use_channels_last(self, channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.to_latent(self.encoder(x).flatten(1))
+        return to_code(self.latent, self.to_latent, self.encoder(x), self.latent_outputs)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.from_latent(z).view(-1, *self.feature_shape)
-        return self.decoder(h)
+        return self.decoder(from_code(self.latent, self.from_latent, z, self.feature_shape))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))

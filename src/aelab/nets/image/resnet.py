@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aelab.nets.image.conv import check_depth, stage_sizes
+from aelab.nets.image.latent import Latent, code_layers, from_code, to_code
 from aelab.options import PositiveInt
 
 
@@ -52,7 +53,7 @@ class ResNetAutoencoder(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, blocks: PositiveInt,
-                 groups: PositiveInt, latent_outputs: int = 1):
+                 groups: PositiveInt, latent: Latent, latent_outputs: int = 1):
         super().__init__()
         channels, height, width_px = image_shape
         check_depth(height, width_px, depth)
@@ -69,10 +70,11 @@ class ResNetAutoencoder(nn.Module):
         self.encoder = nn.Sequential(*encoder)
 
         self.feature_shape = (widths[-1], heights[-1], widths_px[-1])
-        flat = math.prod(self.feature_shape)
-        # latent_outputs=2 lets a VAE read mean and log-variance from the same encoder.
-        self.to_latent = nn.Linear(flat, latent_dim * latent_outputs)
-        self.from_latent = nn.Linear(latent_dim, flat)
+        # A dense vector or a spatial map (latent.py); latent_outputs=2 lets a VAE read mean
+        # and log-variance from the same encoder.
+        self.latent, self.latent_outputs = latent, latent_outputs
+        self.to_latent, self.from_latent = code_layers(latent, self.feature_shape, latent_dim,
+                                                       latent_outputs, None)
 
         decoder: list[nn.Module] = []
         for i in reversed(range(depth)):
@@ -84,10 +86,10 @@ class ResNetAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*decoder)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.to_latent(self.encoder(x).flatten(1))
+        return to_code(self.latent, self.to_latent, self.encoder(x), self.latent_outputs)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.from_latent(z).view(-1, *self.feature_shape))
+        return self.decoder(from_code(self.latent, self.from_latent, z, self.feature_shape))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decode_logits(z))
