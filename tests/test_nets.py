@@ -55,3 +55,25 @@ def test_latent_outputs_doubles_the_code_for_vaes(model):
     net = build_net(model, (1, 28, 28), "model.latent_dim=5", "model.depth=2", "model.width=4",
                     latent_outputs=2)
     assert net.encode(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_resnet_attention_attends_over_positions_at_the_lowest_resolution():
+    from aelab.nets.image.resnet import SelfAttention
+
+    net = build_net("resnet_ae", (3, 32, 32), "model.latent_dim=16", "model.depth=2",
+                    "model.width=8", "model.net.attention=true", "model.net.heads=2")
+    attention = [m for m in net.modules() if isinstance(m, SelfAttention)]
+    assert len(attention) == 2  # the encoder's end and the decoder's start
+    x = torch.rand(2, 3, 32, 32)
+    assert net(x).shape == x.shape
+    # Attention without positions is permutation-equivariant: shuffling the 8x8 map's
+    # positions shuffles the output the same way (a convolution would mix neighbours).
+    block = attention[0]
+    h = torch.randn(2, 16, 8, 8)
+    order = torch.randperm(64)
+    shuffled = block(h.flatten(2)[..., order].view_as(h)).flatten(2)
+    assert torch.allclose(shuffled, block(h).flatten(2)[..., order], atol=1e-5)
+    # ... and each output position depends on far-away ones.
+    h.requires_grad_(True)
+    block(h)[0, :, 0, 0].sum().backward()
+    assert h.grad[0, :, 7, 7].abs().sum() > 0

@@ -2,7 +2,7 @@
 
 Their `.hydra/config.yaml` names the old modules (`aelab.models.text_vae.TextVAE`) and the old
 flat options (`model.skip_latent`, `model.free_nats`, `model.noise.drop`, ...), and lacks the
-options added since (`model.residual`, `model.net.latent`: `ADDED`). `upgrade` rewrites such
+options added since (`model.residual`, `model.net.latent`, ...: `ADDED`). `upgrade` rewrites such
 a config into today's form: the same model, whose checkpoint loads unchanged (the parameter
 names did not move). eval, generate, the notebook and the code prior call it
 on every saved config; a config in today's form passes through untouched.
@@ -29,6 +29,8 @@ ADDED = {
     ("aelab.models.image.autoencoder.ImageAutoencoder", "residual"): False,
     ("aelab.nets.image.conv.ConvAutoencoder", "latent"): "dense",
     ("aelab.nets.image.resnet.ResNetAutoencoder", "latent"): "dense",
+    ("aelab.nets.image.resnet.ResNetAutoencoder", "attention"): False,
+    ("aelab.nets.image.resnet.ResNetAutoencoder", "heads"): 1,
 }
 
 

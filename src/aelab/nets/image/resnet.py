@@ -1,6 +1,6 @@
-"""Residual encoder/decoder with a dense latent bottleneck: pre-activation ResBlocks with
-GroupNorm and SiLU (the blocks of the VQGAN and latent-diffusion autoencoders), for any
-image size.
+"""Residual encoder/decoder: pre-activation ResBlocks with GroupNorm and SiLU and, with
+`attention`, self-attention at the lowest resolution (the VQGAN and latent-diffusion
+autoencoders), a dense or spatial code (latent.py), for any image size.
 
 Stages as in `conv.py`: a stride-2 stem, then `depth` stages of `blocks` residual blocks,
 each stage after the first entered by a stride-2 conv that doubles the channels from
@@ -36,6 +36,29 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.body(x)
 
 
+class SelfAttention(nn.Module):
+    """x + proj(attention(norm(x))) over the h*w positions of a feature map: the attention
+    block of the VQGAN / latent-diffusion autoencoders at their lowest resolution, through
+    `F.scaled_dot_product_attention` (the fused kernels on a GPU)."""
+
+    def __init__(self, channels: int, groups: int, heads: int):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"model.net.heads={heads} does not divide the {channels} channels "
+                             "at the lowest resolution")
+        self.heads = heads
+        self.norm = group_norm(channels, groups)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).view(n, 3, self.heads, c // self.heads, h * w).unbind(1)
+        out = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2),
+                                             v.transpose(-1, -2))  # (n, heads, h*w, c/heads)
+        return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
+
+
 class Upsample(nn.Module):
     """Nearest-neighbour upsampling to an exact size, then a 3x3 conv."""
 
@@ -53,7 +76,8 @@ class ResNetAutoencoder(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, blocks: PositiveInt,
-                 groups: PositiveInt, latent: Latent, latent_outputs: int = 1):
+                 groups: PositiveInt, latent: Latent, attention: bool, heads: PositiveInt,
+                 latent_outputs: int = 1):
         super().__init__()
         channels, height, width_px = image_shape
         check_depth(height, width_px, depth)
@@ -66,7 +90,10 @@ class ResNetAutoencoder(nn.Module):
             if i > 0:
                 encoder.append(nn.Conv2d(widths[i - 1], c, 3, 2, 1))
             encoder += [ResBlock(c, c, groups) for _ in range(blocks)]
-        encoder += [group_norm(widths[-1], groups), nn.SiLU()]
+        # Optional self-attention at the lowest resolution, after the encoder's last blocks
+        # and before the decoder's first (with none, the layer indices stay as they were).
+        attend = [SelfAttention(widths[-1], groups, heads)] if attention else []
+        encoder += [*attend, group_norm(widths[-1], groups), nn.SiLU()]
         self.encoder = nn.Sequential(*encoder)
 
         self.feature_shape = (widths[-1], heights[-1], widths_px[-1])
@@ -76,7 +103,7 @@ class ResNetAutoencoder(nn.Module):
         self.to_latent, self.from_latent = code_layers(latent, self.feature_shape, latent_dim,
                                                        latent_outputs, None)
 
-        decoder: list[nn.Module] = []
+        decoder: list[nn.Module] = [SelfAttention(widths[-1], groups, heads)] if attention else []
         for i in reversed(range(depth)):
             decoder += [ResBlock(widths[i], widths[i], groups) for _ in range(blocks)]
             if i > 0:  # up to stage i-1's resolution and width
