@@ -10,6 +10,7 @@ from aelab.models.image.likelihood import discretized_gaussian_log_prob
 from aelab.nets.image.quantizer import VectorQuantizer
 from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
 from aelab.objectives.kl import KLRegulariser
+from tests.conftest import build_model, train_run
 
 GRID = torch.arange(256).float() / 255
 
@@ -128,3 +129,44 @@ def test_dead_codes_restart_onto_encoder_outputs():
     assert len(codes.unique()) > 8  # restarted codes moved onto the data and are used
     distances = torch.cdist(vq.codebook, data.flatten(1)).min(1).values
     assert (distances < 3).float().mean() > 0.5
+
+
+def test_the_logistic_mixture_is_a_distribution_over_the_256_levels():
+    from aelab.models.image.likelihood import discretized_logistic_mixture_log_prob
+
+    torch.manual_seed(0)
+    k, c = 3, 2
+    params = torch.randn(4, c * 3 * k, 1, 1)
+    params.view(4, c, 3, k)[:, :, 1] = torch.rand(4, c, k) * 1.4 - 0.2  # means, some outside
+    params.view(4, c, 3, k)[:, :, 2] -= 3  # scales from about 0.002 to 0.3
+    levels = torch.arange(256.0) / 255
+    x = levels.view(256, 1, 1, 1, 1).expand(256, 4, c, 1, 1)
+    log_p = torch.stack([discretized_logistic_mixture_log_prob(x[i], params) for i in range(256)])
+    assert torch.allclose(log_p.logsumexp(0), torch.zeros(4, c, 1, 1), atol=1e-4)
+
+
+def test_a_sharp_component_on_black_gives_an_exact_zero_almost_all_its_mass():
+    from aelab.models.image.likelihood import (
+        discretized_gaussian_log_prob,
+        discretized_logistic_mixture_log_prob,
+        logistic_mixture_mean,
+    )
+
+    params = torch.tensor([[10.0, 0.0, -0.05, 0.6, -8.0, -2.0]]).view(1, 6, 1, 1)  # K=2, 1 channel
+    black = torch.zeros(1, 1, 1, 1)
+    assert discretized_logistic_mixture_log_prob(black, params).exp().item() > 0.99
+    # A Gaussian whose mean a sigmoid keeps inside (0, 1) cannot: at most half its mass at 0.
+    gaussian = discretized_gaussian_log_prob(black, torch.full_like(black, 0.01), torch.tensor(-6.0))
+    assert gaussian.exp().item() < 0.51
+    assert logistic_mixture_mean(params, 1).item() == 0.0  # the weighted mean, clipped to [0, 1]
+
+
+def test_a_vae_with_the_logistic_mixture_trains_and_reports_bits_per_dim(tmp_path):
+    metrics = train_run(tmp_path, "model=conv_vae", "model.likelihood=discretized_logistic_mixture",
+                        "model.mixture_components=3", "model.iw_samples=2",
+                        "data.channels=3", "data.image_size=16")
+    assert 0 < metrics["test/bpd"] < 20 and math.isfinite(metrics["test/psnr"])  # 3 steps in
+    model = build_model("conv_vae", "model.likelihood=discretized_logistic_mixture",
+                        "model.mixture_components=3", image_shape=(3, 16, 16))
+    assert model.net.decoder.layers[-1].out_channels == 3 * 3 * 3  # 3 channels x (w, mean, scale) x 3
+    assert model.sample(2).shape == (2, 3, 16, 16) and 0 <= model.sample(2).min()

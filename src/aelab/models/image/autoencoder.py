@@ -101,6 +101,13 @@ class ImageModel(Capabilities, L.LightningModule):
                                      f" has no {key}; leave model.{key}=null")
             if self.latent_outputs != 1:
                 sizes["latent_outputs"] = self.latent_outputs
+            outputs = self.decoder_channels(image_shape[0])
+            if outputs != image_shape[0]:
+                if "decoder_channels" not in takes:
+                    raise AelabError(f"{getattr(net, 'func', net).__name__} decodes one value per "
+                                     f"channel; this likelihood needs {outputs} per pixel: use the "
+                                     "conv or resnet nets")
+                sizes["decoder_channels"] = outputs
             self.net = net(image_shape=tuple(image_shape), **sizes)
         except ValueError as err:
             raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
@@ -120,6 +127,10 @@ class ImageModel(Capabilities, L.LightningModule):
             stage: MetricCollection(corruption.baseline_metrics(channels) if corruption else {},
                                     prefix=f"{stage}/")
             for stage in ("val", "test")})
+
+    def decoder_channels(self, channels: int) -> int:
+        """Values the decoder gives per pixel: one per channel (a VAE's likelihood may ask more)."""
+        return channels
 
     @property
     def code_size(self) -> int | None:

@@ -2,9 +2,11 @@
 
 The objective (loss, KL regulariser, importance-weighted NLL) is `aelab.objectives.vae`,
 shared with the sentence VAE; this file adds what is particular to images. The decoder's
-likelihood is a Gaussian binned to the 256 levels of an 8-bit image, with one learned (or
-fixed) standard deviation per channel, so `test/nll` is a proper code length and
-`test/bpd` (bits per subpixel) compares with the literature. `val/psnr` and friends score
+likelihood is binned to the 256 levels of an 8-bit image, so `test/nll` is a proper code
+length and `test/bpd` (bits per subpixel) compares with the literature: a Gaussian with one
+learned (or fixed) standard deviation per channel, or (`model.likelihood=
+discretized_logistic_mixture`) a mixture of `model.mixture_components` logistics per
+subpixel, as PixelCNN++, which can put nearly all its mass on an exact 0 or 255. `val/psnr` and friends score
 the decoded posterior mean.
 """
 
@@ -16,18 +18,26 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from aelab.models.image.autoencoder import ImageModel
-from aelab.models.image.likelihood import discretized_gaussian_log_prob
+from aelab.models.image.likelihood import (
+    discretized_gaussian_log_prob,
+    discretized_logistic_mixture_log_prob,
+    logistic_mixture_mean,
+)
 from aelab.objectives.gaussian import DiagonalGaussian
 from aelab.objectives.vae import VAEObjective, vae_charts
-from aelab.options import PositiveFloat
+from aelab.options import PositiveFloat, PositiveInt
 
 
 class ImageVAE(VAEObjective, ImageModel):
     dashboard = {"VAE": {**vae_charts("image"),
                          "PSNR of the posterior mean (dB)": [r"^val/psnr(_input|_bicubic)?$"]}}
 
-    def __init__(self, *args, decoder_variance: Literal["learned", "fixed"],
+    def __init__(self, *args, likelihood: Literal["discretized_gaussian",
+                                                   "discretized_logistic_mixture"],
+                 mixture_components: PositiveInt, decoder_variance: Literal["learned", "fixed"],
                  decoder_std: PositiveFloat, **kwargs):
+        # Set before the base class builds the net, which asks decoder_channels.
+        self.likelihood, self.components = likelihood, mixture_components
         super().__init__(*args, **kwargs)
         # One log-std per channel, shared by all pixels (Rybkin et al., 2021: "sigma-VAE").
         log_std = torch.full((self.image_shape[0], 1, 1), math.log(decoder_std))
@@ -35,7 +45,18 @@ class ImageVAE(VAEObjective, ImageModel):
         self.pixels = math.prod(self.image_shape)
         self.test_nll = MeanMetric()
 
+    def decoder_channels(self, channels: int) -> int:
+        # A mixture's K weights, K means and K log-scales for every channel of every pixel.
+        mixture = self.likelihood == "discretized_logistic_mixture"
+        return channels * 3 * self.components if mixture else channels
+
     # -- the model -------------------------------------------------------------------------
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image in [0, 1] (the Gaussian's mean, or the mixture's)."""
+        if self.likelihood == "discretized_logistic_mixture":
+            return logistic_mixture_mean(self.net.decode_logits(z), self.image_shape[0])
+        return self.net.decode(z)
+
     def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
         return DiagonalGaussian(self.net.encode(x))
 
@@ -51,8 +72,13 @@ class ImageVAE(VAEObjective, ImageModel):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) in nats, for codes z (k, B, D): (k, B)."""
         k = len(z)
-        mean = self.net.decode(z.flatten(0, 1))
-        log_px = discretized_gaussian_log_prob(x.repeat(k, 1, 1, 1), mean, self.log_std)
+        target = x.repeat(k, 1, 1, 1)
+        if self.likelihood == "discretized_logistic_mixture":
+            params = self.net.decode_logits(z.flatten(0, 1))
+            log_px = discretized_logistic_mixture_log_prob(target, params)
+        else:
+            mean = self.net.decode(z.flatten(0, 1))
+            log_px = discretized_gaussian_log_prob(target, mean, self.log_std)
         return log_px.flatten(1).sum(1).view(k, -1)
 
     # -- steps -----------------------------------------------------------------------------
@@ -65,11 +91,12 @@ class ImageVAE(VAEObjective, ImageModel):
 
         loss, _ = self.vae_loss(stage, posterior, log_likelihood, len(images))
         if stage == "train":
-            self.log("train/decoder_std", self.log_std.exp().mean(), on_step=True, on_epoch=False,
-                     batch_size=len(images))
+            if self.likelihood == "discretized_gaussian":
+                self.log("train/decoder_std", self.log_std.exp().mean(), on_step=True,
+                         on_epoch=False, batch_size=len(images))
             return loss
         with torch.no_grad():
-            metrics.update(self.net.decode(posterior.mode()).contiguous(), images)
+            metrics.update(self.decode(posterior.mode()).contiguous(), images)
             self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)
             if stage == "test":

@@ -100,7 +100,8 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, norm: Norm, activation: Activation,
-                 channels_last: bool, latent: Latent, latent_outputs: int = 1):
+                 channels_last: bool, latent: Latent, latent_outputs: int = 1,
+                 decoder_channels: int | None = None):
         super().__init__()
         channels, height, width_px = image_shape
         check_depth(height, width_px, depth)
@@ -115,7 +116,10 @@ class ConvAutoencoder(nn.Module):
         self.latent, self.latent_outputs = latent, latent_outputs
         self.to_latent, self.from_latent = code_layers(latent, self.feature_shape, latent_dim,
                                                        latent_outputs, nn.SiLU())
-        self.decoder = ConvDecoder(channels, width, depth, norm, activation, heights, widths_px)
+        # decoder_channels: what a likelihood needs per pixel beyond one value per channel
+        # (a logistic mixture's weights, means and scales); by default the image's channels.
+        self.decoder = ConvDecoder(decoder_channels or channels, width, depth, norm, activation,
+                                   heights, widths_px)
         self.channels_last = use_channels_last(self, channels_last)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

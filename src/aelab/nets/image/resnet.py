@@ -77,7 +77,7 @@ class ResNetAutoencoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, blocks: PositiveInt,
                  groups: PositiveInt, latent: Latent, attention: bool, heads: PositiveInt,
-                 latent_outputs: int = 1):
+                 latent_outputs: int = 1, decoder_channels: int | None = None):
         super().__init__()
         channels, height, width_px = image_shape
         check_depth(height, width_px, depth)
@@ -109,7 +109,8 @@ class ResNetAutoencoder(nn.Module):
             if i > 0:  # up to stage i-1's resolution and width
                 decoder.append(Upsample(widths[i], widths[i - 1], (heights[i], widths_px[i])))
         decoder += [group_norm(widths[0], groups), nn.SiLU(),
-                    Upsample(widths[0], channels, (height, width_px))]  # logits, full size
+                    # logits, full size (decoder_channels: a likelihood's parameters per pixel)
+                    Upsample(widths[0], decoder_channels or channels, (height, width_px))]
         self.decoder = nn.Sequential(*decoder)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
