@@ -58,6 +58,34 @@ def check_code(net: Callable, latent_dim: int | None, latent_outputs: int) -> No
                              "skips carry the image); leave model.latent_dim=null")
 
 
+def complete_net(net: Callable[..., nn.Module], image_shape: tuple[int, int, int], *,
+                 latent_dim: int | None, depth: int | None, width: int | None,
+                 latent_outputs: int, decoder_channels: int) -> nn.Module:
+    """The net's partial completed with the image shape and the sizes it has (a size null in
+    the yaml is not passed: no latent_dim for the unet, no depth or width for PCA), and with
+    what the objective needs of it (a VAE's two code outputs, a likelihood's parameters per
+    pixel). Sizes it cannot take are named before anything is built."""
+    name = getattr(net, "func", net).__name__
+    takes = inspect.signature(getattr(net, "func", net)).parameters
+    check_code(net, latent_dim, latent_outputs)
+    sizes = {k: v for k, v in (("latent_dim", latent_dim), ("depth", depth), ("width", width))
+             if v is not None}
+    for key in ("depth", "width"):
+        if key in sizes and key not in takes:
+            raise AelabError(f"model.{key}={sizes[key]}: {name} has no {key}; leave model.{key}=null")
+    if latent_outputs != 1:
+        sizes["latent_outputs"] = latent_outputs
+    if decoder_channels != image_shape[0]:
+        if "decoder_channels" not in takes:
+            raise AelabError(f"{name} decodes one value per channel; this likelihood needs "
+                             f"{decoder_channels} per pixel: use the conv or resnet nets")
+        sizes["decoder_channels"] = decoder_channels
+    try:
+        return net(image_shape=image_shape, **sizes)
+    except ValueError as err:
+        raise AelabError(f"cannot build the model for images of shape {image_shape}: {err}") from None
+
+
 class ImageModel(Capabilities, L.LightningModule):
     """Wraps any net with encode / decode_logits / decode (see `aelab.nets.image`).
 
@@ -88,30 +116,9 @@ class ImageModel(Capabilities, L.LightningModule):
                  scheduler: Callable | None = None, monitor: str = "val/loss",
                  corruption: Corruption | None = None):
         super().__init__()
-        check_code(net, latent_dim, self.latent_outputs)
-        try:
-            # A size a net does not have is null in its yaml and not passed: no latent_dim
-            # for a net without a vector code (unet), no depth or width for PCA.
-            sizes = {k: v for k, v in (("latent_dim", latent_dim), ("depth", depth),
-                                       ("width", width)) if v is not None}
-            takes = inspect.signature(getattr(net, "func", net)).parameters
-            for key in ("depth", "width"):
-                if key in sizes and key not in takes:
-                    raise AelabError(f"model.{key}={sizes[key]}: {getattr(net, 'func', net).__name__}"
-                                     f" has no {key}; leave model.{key}=null")
-            if self.latent_outputs != 1:
-                sizes["latent_outputs"] = self.latent_outputs
-            outputs = self.decoder_channels(image_shape[0])
-            if outputs != image_shape[0]:
-                if "decoder_channels" not in takes:
-                    raise AelabError(f"{getattr(net, 'func', net).__name__} decodes one value per "
-                                     f"channel; this likelihood needs {outputs} per pixel: use the "
-                                     "conv or resnet nets")
-                sizes["decoder_channels"] = outputs
-            self.net = net(image_shape=tuple(image_shape), **sizes)
-        except ValueError as err:
-            raise AelabError(f"cannot build the model for images of shape {tuple(image_shape)}:"
-                             f" {err}") from None
+        self.net = complete_net(net, tuple(image_shape), latent_dim=latent_dim, depth=depth,
+                                width=width, latent_outputs=self.latent_outputs,
+                                decoder_channels=self.decoder_channels(image_shape[0]))
         self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
