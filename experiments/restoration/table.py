@@ -10,7 +10,9 @@ For each run (a train.py run dir trained with corruption=gaussian or corruption=
 - super-resolution: the net on the whole test split, RGB PSNR and Y-channel PSNR (border =
   factor) against bicubic, as in the run's test metrics.
 CPU minutes are the run's training time (metrics.json). Writes <name>.json and <name>.md
-(the table) and crops_<name>_<task>.png (inputs, classical, net, original, side by side).
+(the table) and crops_<name>_<task>.png: one column per image (the most detailed test
+images, then the two flattest), rows: input (for upscaling: the low-resolution pixels
+enlarged), BM3D or bicubic, the net, the original.
 """
 
 import argparse
@@ -58,6 +60,13 @@ def save_crops(groups: list[torch.Tensor], path: Path, scale: int = 4) -> None:
     Image.fromarray((grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()).save(path)
 
 
+def crop_indices(images: torch.Tensor, k: int) -> torch.Tensor:
+    """The k - 2 images with the most detail (pixel spread), then the 2 flattest: where a
+    restorer must keep texture, and where it must not invent any."""
+    order = images.flatten(1).std(1).argsort(descending=True)
+    return torch.cat([order[:k - 2], order[-2:]])
+
+
 def run_minutes(run: Path) -> float:
     metrics = json.loads((run / "metrics.json").read_text())
     return metrics["time/mean_epoch_s"] * metrics["epoch"] / 60
@@ -96,12 +105,13 @@ def main() -> None:
                        input=ref["psnr_input"], bm3d=ref["psnr_bm3d"], nlm=ref["psnr_nlm"],
                        net=psnr(out, subset))
             row["net - bm3d"] = row["net"] - row["bm3d"]
-            k = args.crops
+            pick = crop_indices(subset, args.crops)
             bm3d = denoisers(subset.shape[1])["bm3d"]
             bm3d_out = torch.stack([torch.from_numpy(bm3d(x.permute(1, 2, 0).double().numpy(),
                                                           ref["sigma_255"] / 255)).permute(2, 0, 1)
-                                    for x in noisy[:k]]).float()
-            figures[f"denoise{ref['sigma_255']:g}"] = [noisy[:k], bm3d_out, out[:k].clamp(0, 1), subset[:k]]
+                                    for x in noisy[pick]]).float()
+            figures[f"denoise{ref['sigma_255']:g}"] = [noisy[pick], bm3d_out,
+                                                        out[pick].clamp(0, 1), subset[pick]]
         elif isinstance(corruption, Downsample):
             bicubic = corruption(test)
             out = restore(model, bicubic)
@@ -112,9 +122,10 @@ def main() -> None:
             if test.shape[1] == 3:
                 row.update(input_y=psnr_y(bicubic, test, f), net_y=psnr_y(out, test, f))
                 row["net_y - bicubic_y"] = row["net_y"] - row["input_y"]
-            k = args.crops
-            low = F.interpolate(corruption.low_resolution(test[:k]), size=test.shape[-2:], mode="nearest")
-            figures[f"upscale{f}"] = [low, bicubic[:k], out[:k].clamp(0, 1), test[:k]]
+            pick = crop_indices(test, args.crops)
+            low = F.interpolate(corruption.low_resolution(test[pick]), size=test.shape[-2:],
+                                mode="nearest")
+            figures[f"upscale{f}"] = [low, bicubic[pick], out[pick].clamp(0, 1), test[pick]]
         else:
             raise SystemExit(f"{run}: trained with {corruption!r}, not a denoising or upscaling run")
         rows.append(row)
