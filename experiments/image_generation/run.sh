@@ -17,6 +17,7 @@ run() { python train.py experiment=image_generation/"$1" "${data[@]}" "${@:2}" h
 run denoise_depth3_latent128
 run upscale
 run vae
+run vae_mixture
 run vqvae
 run denoise
 run prior model.vqvae_run="$OUT/vqvae"
