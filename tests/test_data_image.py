@@ -136,3 +136,23 @@ def test_evaluation_shards_score_every_example_once():
     assert sorted(i for s in samplers for batch in s for i in batch) == list(range(21))
     odd = [EpochBatchSampler(20, 4, False, rank=r, world_size=2) for r in range(2)]
     assert [len(s) for s in odd] == [3, 2]  # one process runs one batch fewer: fine in eval
+
+
+def test_augmentation_moves_pixels_as_a_flip_turn_or_channel_order_would():
+    from aelab.data.image import augment
+
+    torch.manual_seed(0)
+    images = torch.rand(64, 3, 8, 8)
+    out = augment(images, channels=True)
+    for x, y in zip(images, out, strict=True):  # each image: one of the 8 x 6 transforms of itself
+        variants = [v[list(p)] for k in range(4) for v in (x.rot90(k, (1, 2)), x.flip(2).rot90(k, (1, 2)))
+                    for p in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))]
+        assert any(torch.equal(y, v) for v in variants)
+    changed = [not torch.equal(x, y) for x, y in zip(images, out, strict=True)]
+    assert 50 < sum(changed) < 64  # most images are changed, some come back as they were
+    # Only training batches: outside training (here, no trainer at all) a batch is untouched.
+    from aelab.data.image import ImageDataModule
+
+    module = ImageDataModule(path="unused", augment="flips_channels")
+    batch = (images * 255).round().byte()
+    assert torch.equal(module.on_after_batch_transfer(batch, 0), batch.float() / 255)

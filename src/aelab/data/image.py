@@ -151,7 +151,9 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     """Images from a hub id or local folder (`path`, `name`), as uint8 tensors in memory.
 
     Batches leave the loader as uint8 (N, C, H, W) and become float in [0, 1] on the
-    device in `on_after_batch_transfer`. `batch_size` is per device.
+    device in `on_after_batch_transfer`, where training batches are augmented if `augment`
+    says so (`flips`: flips and quarter turns; `flips_channels`: and a random colour-channel
+    order). `batch_size` is per device.
     """
 
     modality = "image"
@@ -163,7 +165,8 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                  limit: PositiveInt | None = None, batch_size: PositiveInt = 128,
                  num_workers: NonNegativeInt = 0, seed: NonNegativeInt = 0,
                  cache_dir: str | None = None, on_bad_rows: Literal["error", "skip"] = "error",
-                 pin_memory: bool = False, on_device: bool | Literal["auto"] = "auto"):
+                 pin_memory: bool = False, on_device: bool | Literal["auto"] = "auto",
+                 augment: Literal["none", "flips", "flips_channels"] = "none"):
         super().__init__()
         if on_bad_rows not in ("error", "skip"):
             raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
@@ -178,7 +181,7 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         self.on_bad_rows, self.pin_memory = on_bad_rows, pin_memory
         if on_device not in (True, False, "auto"):
             raise AelabError(f"data.on_device={on_device} is not one of: auto, true, false")
-        self.on_device = on_device
+        self.on_device, self.augment = on_device, augment
         self.splits: dict[str, torch.Tensor] | None = None
         self.device_splits: dict[str, torch.Tensor] = {}
 
@@ -258,11 +261,34 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
-        return to_unit_float(batch)
+        images = to_unit_float(batch)
+        if self.augment != "none" and self.trainer is not None and self.trainer.training:
+            images = augment(images, channels=self.augment == "flips_channels")
+        return images
 
     def examples(self, role: str, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """The first `n` images of a split as floats in [0, 1], for grids and generation."""
         return to_unit_float(self.splits[role][:n].to(device))
+
+
+def augment(images: torch.Tensor, channels: bool) -> torch.Tensor:
+    """Training batches, each image independently: one of the 8 flips and quarter turns
+    (transposes where the image is square), and with `channels` a random order of its
+    colour channels, so a net learns structure rather than the few photos' colours (the
+    restoration papers' augmentation; EDSR, DnCNN). On the device, from the global RNG."""
+    n = len(images)
+
+    def pick(p: float = 0.5) -> torch.Tensor:
+        return (torch.rand(n, device=images.device) < p).view(n, 1, 1, 1)
+
+    images = torch.where(pick(), images.flip(-1), images)
+    images = torch.where(pick(), images.flip(-2), images)
+    if images.shape[-1] == images.shape[-2]:
+        images = torch.where(pick(), images.transpose(-1, -2), images)
+    if channels and images.shape[1] > 1:
+        order = torch.rand(n, images.shape[1], device=images.device).argsort(1)
+        images = images.gather(1, order[:, :, None, None].expand_as(images))
+    return images.contiguous()
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:
