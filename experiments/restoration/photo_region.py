@@ -128,6 +128,30 @@ def main() -> None:
         results["rows"].append(row)
         print(row, flush=True)
     (args.out / "region.json").write_text(json.dumps(results, indent=2) + "\n")
+    side_by_side(args.out, results["rows"])
+
+
+def side_by_side(out: Path, rows: list[dict], box: tuple[int, int, int, int] = (100, 50, 96, 96),
+                 scale: int = 3) -> None:
+    """A 96 x 96 window of every result, enlarged 3x, one row per run: input (bicubic for an
+    upscaler), BM3D (denoisers), the net, the original. Written as side_by_side.png."""
+    x, y, w, h = box
+    lines = []
+    for row in rows:
+        if row["task"] == "denoise":
+            stem = f"noisy{row['sigma_255']}"
+            names = [f"{stem}.png", f"{stem}_bm3d.png", f"{stem}_{row['run']}.png"]
+        else:
+            names = [f"low_x{row['factor']}_bicubic.png", f"low_x{row['factor']}_{row['run']}.png"]
+        lines.append([Image.open(out / n).convert("RGB") for n in [*names, "original.png"]])
+    cell, gap = w * scale, 4
+    columns = max(len(line) for line in lines)
+    sheet = Image.new("RGB", (columns * (cell + gap), len(lines) * (cell + gap)), (128, 128, 128))
+    for r, line in enumerate(lines):
+        for c, image in enumerate(line):
+            crop = image.crop((x, y, x + w, y + h)).resize((cell, cell), Image.Resampling.NEAREST)
+            sheet.paste(crop, (c * (cell + gap), r * (cell + gap)))
+    sheet.save(out / "side_by_side.png")
 
 
 if __name__ == "__main__":
