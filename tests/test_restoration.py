@@ -116,3 +116,11 @@ def test_generate_names_a_bad_input_file(upscaler, tmp_path):
         generate(str(upscaler), "sample", input=str(tmp_path / "notes.png"))
     with pytest.raises(AelabError, match="task=denoise: .* cannot denoise"):
         generate(str(upscaler), "denoise", input=str(tmp_path / "notes.png"))
+
+
+def test_a_text_run_refuses_an_image_file(tmp_path):
+    run = tmp_path / "dae"
+    train_run(run, "model=lstm_ae", "data=toy_text", "data.num_train=64", "data.num_val=16",
+              "data.num_test=16", "model.embed_dim=8", "model.latent_dim=4", "corruption=word_noise")
+    with pytest.raises(AelabError, match="restoring a file is for image runs; this run is a text"):
+        generate(str(run), "denoise", input=str(tmp_path / "photo.png"))
