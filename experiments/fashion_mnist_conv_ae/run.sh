@@ -10,3 +10,6 @@ for z in 16 32 64; do
   python train.py experiment=fashion_mnist_conv_ae/latent$z "${data[@]}" hydra.run.dir="$OUT/latent$z"
   python eval.py run_dir="$OUT/latent$z"
 done
+for z in 16 32 64; do  # the linear floor: PCA with as many components
+  python train.py experiment=fashion_mnist_conv_ae/pca$z "${data[@]}" hydra.run.dir="$OUT/pca$z"
+done
