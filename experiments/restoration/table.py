@@ -10,7 +10,7 @@ For each run (a train.py run dir trained with corruption=gaussian or corruption=
 - super-resolution: the net on the whole test split, RGB PSNR and Y-channel PSNR (border =
   factor) against bicubic, as in the run's test metrics.
 CPU minutes are the run's training time (metrics.json). Writes <name>.json and <name>.md
-(the table) and crops_<name>_<task>.png: one column per image (the most detailed test
+(the table) and crops_<name>_<run>.png: one column per image (the most detailed test
 images, then the two flattest), rows: input (for upscaling: the low-resolution pixels
 enlarged), BM3D or bicubic, the net, the original.
 """
@@ -110,7 +110,7 @@ def main() -> None:
             bm3d_out = torch.stack([torch.from_numpy(bm3d(x.permute(1, 2, 0).double().numpy(),
                                                           ref["sigma_255"] / 255)).permute(2, 0, 1)
                                     for x in noisy[pick]]).float()
-            figures[f"denoise{ref['sigma_255']:g}"] = [noisy[pick], bm3d_out,
+            figures[run.name] = [noisy[pick], bm3d_out,
                                                         out[pick].clamp(0, 1), subset[pick]]
         elif isinstance(corruption, Downsample):
             bicubic = corruption(test)
@@ -125,7 +125,7 @@ def main() -> None:
             pick = crop_indices(test, args.crops)
             low = F.interpolate(corruption.low_resolution(test[pick]), size=test.shape[-2:],
                                 mode="nearest")
-            figures[f"upscale{f}"] = [low, bicubic[pick], out[pick].clamp(0, 1), test[pick]]
+            figures[run.name] = [low, bicubic[pick], out[pick].clamp(0, 1), test[pick]]
         else:
             raise SystemExit(f"{run}: trained with {corruption!r}, not a denoising or upscaling run")
         rows.append(row)
@@ -144,8 +144,8 @@ def main() -> None:
     table = "\n".join(lines) + "\n"
     (args.out / f"{args.name}.md").write_text(table)
     print(table)
-    for task, groups in figures.items():
-        save_crops(groups, args.out / f"crops_{args.name}_{task}.png")
+    for run_name, groups in figures.items():  # one per run (two runs may share a task)
+        save_crops(groups, args.out / f"crops_{args.name}_{run_name}.png")
 
 
 if __name__ == "__main__":
