@@ -17,15 +17,19 @@ python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
     --out $HERE/classical_fashion_mnist.json  # sigma 0.3, the bottleneck run's setting
 
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
-for r in denoise15 denoise25 denoise50 upscale2 upscale4 bottleneck_denoise25 bottleneck_upscale2; do
+for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_aug \
+         bottleneck_denoise25 bottleneck_upscale2; do
     run $r data.path="$PHOTOS"
 done
 for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
-    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale4,bottleneck_denoise25,bottleneck_upscale2}
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,bottleneck_denoise25,bottleneck_upscale2}
 python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
-# A photo larger than the training patches, restored whole through tiles (generate.py input=).
-python generate.py run_dir="$OUT/upscale2" task=upscale input=$HERE/crops_photos_upscale2.png
+# A region of a test photo (192x320), restored whole through generate.py input= (tiled),
+# BM3D on the same region; the side-by-side figure and the scores are kept here.
+python $HERE/photo_region.py --denoise "$OUT/denoise25" --upscale "$OUT/upscale2_aug" "$OUT/upscale4_aug" \
+    --out "$OUT/region"
+mkdir -p $HERE/region && cp "$OUT"/region/{side_by_side.png,region.json} $HERE/region/
