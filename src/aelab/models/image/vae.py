@@ -6,8 +6,8 @@ likelihood is binned to the 256 levels of an 8-bit image, so `test/nll` is a pro
 length and `test/bpd` (bits per subpixel) compares with the literature: a Gaussian with one
 learned (or fixed) standard deviation per channel, or (`model.likelihood=
 discretized_logistic_mixture`) a mixture of `model.mixture_components` logistics per
-subpixel, as PixelCNN++, which can put nearly all its mass on an exact 0 or 255. `val/psnr` and friends score
-the decoded posterior mean.
+subpixel, as PixelCNN++, which can put nearly all its mass on an exact 0 or 255.
+`val/psnr` and friends score the decoded posterior mean (the mixture's mean image).
 """
 
 import math
