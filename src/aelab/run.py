@@ -280,7 +280,6 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
         if datamodule.modality != "image":
             raise AelabError(f"input={input}: restoring a file is for image runs; this run is a "
                              f"{datamodule.modality} model")
-
         return restore_file(model, task, Path(input).expanduser(), run / "generated")
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)

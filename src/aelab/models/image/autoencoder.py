@@ -37,19 +37,19 @@ def image_metrics(prefix: str, ssim: bool = True, extra: dict | None = None) -> 
     return MetricCollection({**metrics, **(extra or {})}, prefix=prefix)
 
 
-def net_has_code(net: Callable) -> bool:
-    """Whether a net (its class, or the partial the config makes of it) encodes to a vector
-    code: every net class says so in `has_code`."""
-    return getattr(net, "func", net).has_code
+def net_class(net: Callable) -> type:
+    """The class behind a net: itself, or the one the config's partial completes."""
+    return getattr(net, "func", net)
 
 
-def check_code(net: Callable, latent_dim: int | None, latent_outputs: int) -> None:
-    """A clear error for a code size the net cannot take, before anything is built."""
-    name = getattr(getattr(net, "func", net), "__name__", "this net")
-    if net_has_code(net) and latent_dim is None:
+def check_code(net_type: type, latent_dim: int | None, latent_outputs: int) -> None:
+    """A clear error for a code size the net cannot take, before anything is built. Every
+    net class says in `has_code` whether it encodes to a vector code."""
+    name = net_type.__name__
+    if net_type.has_code and latent_dim is None:
         raise AelabError(f"model.latent_dim=null: {name} encodes images to a vector code and "
                          "needs its size; set model.latent_dim (e.g. 32)")
-    if not net_has_code(net):
+    if not net_type.has_code:
         if latent_outputs != 1:
             raise AelabError(f"{name} has no vector code (skip-connected), so it cannot be a VAE;"
                              " use model=unet (plain or residual restoration) or a VAE's own net")
@@ -65,9 +65,9 @@ def complete_net(net: Callable[..., nn.Module], image_shape: tuple[int, int, int
     the yaml is not passed: no latent_dim for the unet, no depth or width for PCA), and with
     what the objective needs of it (a VAE's two code outputs, a likelihood's parameters per
     pixel). Sizes it cannot take are named before anything is built."""
-    name = getattr(net, "func", net).__name__
-    takes = inspect.signature(getattr(net, "func", net)).parameters
-    check_code(net, latent_dim, latent_outputs)
+    net_type = net_class(net)
+    name, takes = net_type.__name__, inspect.signature(net_type).parameters
+    check_code(net_type, latent_dim, latent_outputs)
     sizes = {k: v for k, v in (("latent_dim", latent_dim), ("depth", depth), ("width", width))
              if v is not None}
     for key in ("depth", "width"):
@@ -220,7 +220,7 @@ class ImageAutoencoder(ImageModel):
                              "is not a probability; use model.loss=mse")
         super().__init__(*args, **kwargs)
         self.loss_name, self.residual = loss, residual
-        self.has_code = net_has_code(self.net)
+        self.has_code = type(self.net).has_code
 
     def available_tasks(self) -> frozenset[str]:
         tasks = super().available_tasks()

@@ -95,8 +95,8 @@ class ConvDecoder(nn.Module):
 
 class ConvAutoencoder(nn.Module):
     """Conv encoder -> code of `latent_dim` floats (dense or spatial) -> conv decoder -> sigmoid."""
-    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
+    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: PositiveInt, width: PositiveInt, *, norm: Norm, activation: Activation,

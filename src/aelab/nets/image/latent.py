@@ -18,10 +18,10 @@ from torch import nn
 Latent = Literal["dense", "spatial"]
 
 
-def code_channels(kind: Latent, feature_shape: tuple[int, int, int], latent_dim: int) -> int:
+def code_channels(feature_shape: tuple[int, int, int], latent_dim: int) -> int:
     """Channels of the spatial code map (ValueError if latent_dim does not fill whole maps)."""
     _, h, w = feature_shape
-    if kind == "spatial" and latent_dim % (h * w):
+    if latent_dim % (h * w):
         raise ValueError(f"model.latent_dim={latent_dim} with model.net.latent=spatial: the code "
                          f"map is {h}x{w}, so the code size must be a multiple of {h * w} (e.g. "
                          f"{max(1, latent_dim // (h * w)) * h * w}), or use model.net.latent=dense")
@@ -36,7 +36,7 @@ def code_layers(kind: Latent, feature_shape: tuple[int, int, int], latent_dim: i
         to_latent = nn.Linear(c * h * w, latent_dim * latent_outputs)
         from_latent = nn.Linear(latent_dim, c * h * w)
     else:
-        k = code_channels(kind, feature_shape, latent_dim)
+        k = code_channels(feature_shape, latent_dim)
         to_latent = nn.Conv2d(c, k * latent_outputs, 1)
         from_latent = nn.Conv2d(k, c, 1)
     return to_latent, (nn.Sequential(from_latent, activation) if activation else from_latent)

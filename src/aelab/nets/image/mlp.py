@@ -22,8 +22,8 @@ def mlp(sizes: list[int], act: str) -> nn.Sequential:
 
 class MLPAutoencoder(nn.Module):
     """`depth` hidden layers of `width` units on each side of a `latent_dim` code."""
-    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
+    has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
     def __init__(self, image_shape: tuple[int, int, int], latent_dim: PositiveInt,
                  depth: NonNegativeInt, width: PositiveInt, *, activation: Activation,

@@ -43,7 +43,6 @@ class Up(nn.Module):
     def __init__(self, c_in: int, c_out: int, skips: str):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, 1, 1)
-        self.skips = skips
         self.mix = nn.Conv2d(2 * c_out, c_out, 1) if skips == "concat" else None
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
