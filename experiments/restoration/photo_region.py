@@ -11,6 +11,8 @@ region too: on a large image it finds more similar blocks than on a 32x32 patch,
 the comparison that favours it.
 
     python experiments/restoration/photo_region.py --denoise RUN --upscale RUN [--upscale RUN]
+
+It shares classical.py's noise, BM3D and PSNR and table.py's Y-channel PSNR (beside it).
 """
 
 import argparse
@@ -21,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import torch
+from classical import add_noise, denoisers, psnr
 from PIL import Image
-from torchmetrics.functional.image import peak_signal_noise_ratio
+from table import psnr_y
 
-from aelab.data.corruption import Downsample
 from aelab.generation.image_file import load_image, save_image
-from aelab.metrics.image import YChannelPSNR
 from aelab.run import generate, load_run
 
 HERE = Path(__file__).parent
@@ -66,10 +67,7 @@ def most_detail(patches: np.ndarray, per_row: int, rows: int, cols: int) -> list
 
 
 def scores(out: torch.Tensor, clean: torch.Tensor, border: int) -> dict:
-    y = YChannelPSNR(border=border)
-    y.update(out.clamp(0, 1), clean)
-    return {"psnr": peak_signal_noise_ratio(out.clamp(0, 1), clean, data_range=1.0).item(),
-            "psnr_y": y.compute().item()}
+    return {"psnr": psnr(out, clean), "psnr_y": psnr_y(out, clean, border)}
 
 
 def main() -> None:
@@ -95,17 +93,16 @@ def main() -> None:
     for run in args.denoise:
         _, _, model, _ = load_run(str(run))
         sigma = model.corruption.sigma
-        noisy = (clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)))
+        noisy = add_noise(clean, sigma * 255, seed=0)
         noisy_file = args.out / f"noisy{round(sigma * 255)}.png"
-        save_image(noisy.clamp(0, 1), noisy_file)
+        save_image(noisy, noisy_file)
         noisy = load_image(noisy_file, 3)  # what the file holds: clipped, 8-bit
         out_file = generate(str(run), "denoise", input=str(noisy_file))
         out = load_image(out_file, 3)
         save_image(out, args.out / f"noisy{round(sigma * 255)}_{run.name}.png")
-        import bm3d  # the restoration extra
-
-        bm3d_out = torch.from_numpy(bm3d.bm3d_rgb(noisy[0].permute(1, 2, 0).double().numpy(),
-                                                  sigma_psd=sigma)).permute(2, 0, 1)[None].float()
+        bm3d = denoisers(channels=3)["bm3d"]  # classical.py's: bm3d_rgb, told the true sigma
+        bm3d_out = torch.from_numpy(bm3d(noisy[0].permute(1, 2, 0).double().numpy(),
+                                         sigma)).permute(2, 0, 1)[None].float()
         save_image(bm3d_out, args.out / f"noisy{round(sigma * 255)}_bm3d.png")
         row = {"task": "denoise", "sigma_255": round(sigma * 255), "run": run.name,
                "input": scores(noisy, clean, 0), "bm3d": scores(bm3d_out, clean, 0),
@@ -115,7 +112,7 @@ def main() -> None:
     for run in args.upscale:
         _, _, model, _ = load_run(str(run))
         factor = model.corruption.factor
-        low = Downsample(factor, model.corruption.mode).low_resolution(clean)
+        low = model.corruption.low_resolution(clean)
         low_file = args.out / f"low_x{factor}.png"
         save_image(low, low_file)
         out_file = generate(str(run), "upscale", input=str(low_file))  # beside: the bicubic

@@ -22,22 +22,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.image import peak_signal_noise_ratio
 
 sys.path.insert(0, str(Path(__file__).parent))
-from classical import add_noise, denoisers, test_subset  # noqa: E402
+from classical import add_noise, denoisers, psnr, test_subset  # noqa: E402
 
 from aelab.callbacks.image_grid import interleave_rows, make_grid  # noqa: E402
 from aelab.data.corruption import Downsample, GaussianNoise  # noqa: E402
+from aelab.generation.image_file import save_image  # noqa: E402
 from aelab.metrics.image import YChannelPSNR  # noqa: E402
 from aelab.run import load_run  # noqa: E402
 
 HERE = Path(__file__).parent
-
-
-def psnr(restored: torch.Tensor, clean: torch.Tensor) -> float:
-    return peak_signal_noise_ratio(restored.clamp(0, 1), clean, data_range=1.0,
-                                   dim=(1, 2, 3)).item()
 
 
 def psnr_y(restored: torch.Tensor, clean: torch.Tensor, border: int) -> float:
@@ -53,11 +48,8 @@ def restore(model, images: torch.Tensor) -> torch.Tensor:
 
 def save_crops(groups: list[torch.Tensor], path: Path, scale: int = 4) -> None:
     """Rows of images side by side (one column per method), enlarged by `scale`."""
-    from PIL import Image
-
     grid = make_grid(interleave_rows(groups, len(groups[0])), len(groups[0]))
-    grid = F.interpolate(grid[None], scale_factor=scale, mode="nearest")[0]
-    Image.fromarray((grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()).save(path)
+    save_image(F.interpolate(grid[None], scale_factor=scale, mode="nearest"), path)
 
 
 def crop_indices(images: torch.Tensor, k: int) -> torch.Tensor:
