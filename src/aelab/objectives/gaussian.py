@@ -2,7 +2,8 @@
 
 As diffusers' `DiagonalGaussianDistribution`: built from the encoder's output, split in two
 along `dim` into a mean and a log-variance; it samples with the reparameterisation trick,
-gives its mode, its KL to the N(0, I) prior per dimension and the log-density of a code.
+gives its mode, its KL to the N(0, I) prior (or to another diagonal Gaussian, a learned
+prior) per dimension and the log-density of a code.
 The log-variance is clamped to [-12, 8] so an early, wild encoder cannot overflow exp().
 """
 
@@ -33,9 +34,13 @@ class DiagonalGaussian:
     def mode(self) -> torch.Tensor:
         return self.mean
 
-    def kl(self) -> torch.Tensor:
-        """KL(q || N(0, I)) per example and dimension (B, D): the regulariser's input."""
-        return 0.5 * (self.mean**2 + self.logvar.exp() - 1 - self.logvar)
+    def kl(self, other: "DiagonalGaussian | None" = None) -> torch.Tensor:
+        """KL(q || N(0, I)) per example and dimension (B, D): the regulariser's input; with
+        `other`, KL(q || other), the term of a hierarchical VAE's learned conditional prior."""
+        if other is None:
+            return 0.5 * (self.mean**2 + self.logvar.exp() - 1 - self.logvar)
+        return 0.5 * (other.logvar - self.logvar - 1
+                      + (self.logvar.exp() + (self.mean - other.mean) ** 2) / other.logvar.exp())
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log q(z|x), summed over the last dimension (z may carry leading sample dims)."""

@@ -51,11 +51,24 @@ class ImageVAE(VAEObjective, ImageModel):
         return channels * 3 * self.components if mixture else channels
 
     # -- the model -------------------------------------------------------------------------
+    def mean_image(self, params: torch.Tensor) -> torch.Tensor:
+        """The likelihood's mean image in [0, 1] from the decoder's output (the Gaussian's
+        sigmoid mean, or the mixture's mean)."""
+        if self.likelihood == "discretized_logistic_mixture":
+            return logistic_mixture_mean(params, self.image_shape[0])
+        return torch.sigmoid(params)
+
+    def pixel_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x | the decoder's output) in nats per image (N,)."""
+        if self.likelihood == "discretized_logistic_mixture":
+            log_px = discretized_logistic_mixture_log_prob(x, params)
+        else:
+            log_px = discretized_gaussian_log_prob(x, torch.sigmoid(params), self.log_std)
+        return log_px.flatten(1).sum(1)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's mean image in [0, 1] (the Gaussian's mean, or the mixture's)."""
-        if self.likelihood == "discretized_logistic_mixture":
-            return logistic_mixture_mean(self.net.decode_logits(z), self.image_shape[0])
-        return self.net.decode(z)
+        return self.mean_image(self.net.decode_logits(z))
 
     def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
         return DiagonalGaussian(self.net.encode(x))
@@ -72,14 +85,8 @@ class ImageVAE(VAEObjective, ImageModel):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) in nats, for codes z (k, B, D): (k, B)."""
         k = len(z)
-        target = x.repeat(k, 1, 1, 1)
-        if self.likelihood == "discretized_logistic_mixture":
-            params = self.net.decode_logits(z.flatten(0, 1))
-            log_px = discretized_logistic_mixture_log_prob(target, params)
-        else:
-            mean = self.net.decode(z.flatten(0, 1))
-            log_px = discretized_gaussian_log_prob(target, mean, self.log_std)
-        return log_px.flatten(1).sum(1).view(k, -1)
+        params = self.net.decode_logits(z.flatten(0, 1))
+        return self.pixel_log_prob(x.repeat(k, 1, 1, 1), params).view(k, -1)
 
     # -- steps -----------------------------------------------------------------------------
     def _step(self, images, stage, metrics, batch_idx):
