@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from aelab.errors import AelabError
 from aelab.nets.image.resnet import ResBlock, ResNetDecoder, ResNetEncoder, SelfAttention
@@ -13,7 +14,7 @@ from aelab.nets.image.vq import ResNetVQAutoencoder
 from aelab.options import check_options
 from aelab.run import generate, load_run
 from aelab.run_dir import instantiate_model
-from tests.conftest import build_net, model_config, train_run
+from tests.conftest import build_model, build_net, model_config, train_run
 
 # ResNetAutoencoder's parameter names at depth 2, one block per stage, as runs saved them
 # before the encoder and decoder became modules of their own (each has a weight and a bias).
@@ -111,3 +112,11 @@ def test_a_resnet_vqvae_run_trains_and_a_code_prior_on_it_samples_images(tmp_pat
     assert samples.shape == (3, 3, 28, 28) and 0 <= samples.min() and samples.max() <= 1
     out = generate(str(tmp_path / "prior"), "sample", n=4, seed=0)
     assert out.exists() and out.stat().st_size > 0
+
+
+def test_the_code_prior_names_the_vq_models_when_given_another_run(tmp_path):
+    (tmp_path / ".hydra").mkdir()  # the saved config is read before any checkpoint
+    (tmp_path / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(model_config("resnet_ae")))
+    with pytest.raises(AelabError, match=r"is a .*ImageAutoencoder run; the code prior needs a "
+                                         r"VQ-VAE run \(model=conv_vqvae or resnet_vqvae\)"):
+        build_model("code_prior", f"model.vqvae_run={tmp_path}", image_shape=(3, 28, 28))
