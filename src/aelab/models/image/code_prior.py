@@ -1,6 +1,6 @@
 """Second stage of a VQ-VAE: a transformer prior over its code grids, for sampling images.
 
-    python train.py model=conv_vqvae ... hydra.run.dir=RUN1
+    python train.py model=conv_vqvae ... hydra.run.dir=RUN1     # or model=resnet_vqvae
     python train.py model=code_prior model.vqvae_run=RUN1 <same data> hydra.run.dir=RUN2
     python generate.py run_dir=RUN2 task=sample
 
@@ -31,7 +31,7 @@ def load_vqvae(run_dir: str, image_shape: tuple[int, int, int],
     cfg = load_run_config(run, trust_run_config)
     if not cfg.model._target_.endswith("ImageVQVAE"):
         raise AelabError(f"model.vqvae_run={run_dir} is a {cfg.model._target_} run; the code "
-                         "prior needs a model=conv_vqvae run")
+                         "prior needs a VQ-VAE run (model=conv_vqvae or resnet_vqvae)")
     vqvae = instantiate_model(cfg, image_shape=image_shape)
     load_weights(vqvae, run)
     return vqvae
@@ -41,7 +41,8 @@ class CodePrior(Capabilities, StepsByStage, L.LightningModule):
     modality = "image"
     tasks = frozenset({"sample"})
     has_prior = True
-    instead = {task: "it needs an autoencoder run (conv_ae, mlp_ae, conv_vae, conv_vqvae)"
+    instead = {task: "it needs an autoencoder run (conv_ae, resnet_ae, conv_vae, conv_vqvae, "
+                     "resnet_vqvae, ...)"
                for task in ("reconstruct", "interpolate", "denoise", "upscale")}
     dashboard = {"code prior": {"loss (nats per code)": [r"^train/loss(_epoch)?$", r"^val/loss$"]}}
 
@@ -51,7 +52,8 @@ class CodePrior(Capabilities, StepsByStage, L.LightningModule):
                  monitor: str = "val/loss"):
         super().__init__()
         if not vqvae_run:
-            raise AelabError("model.vqvae_run is not set: give the run dir of a model=conv_vqvae run")
+            raise AelabError("model.vqvae_run is not set: give the run dir of a VQ-VAE run "
+                             "(model=conv_vqvae or resnet_vqvae)")
         self.vqvae = load_vqvae(vqvae_run, image_shape, trust_run_config).requires_grad_(False).eval()
         grid = self.vqvae.net.grid_shape
         self.grid_shape = grid

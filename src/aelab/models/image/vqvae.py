@@ -13,7 +13,7 @@ from aelab.models.image.autoencoder import ImageAutoencoder
 class ImageVQVAE(ImageAutoencoder):
     tasks = frozenset({"reconstruct", "interpolate"})
     instead = {**ImageAutoencoder.instead,
-               "sample": "a conv_vqvae samples through a prior over its codes: train one with "
+               "sample": "a VQ-VAE samples through a prior over its codes: train one with "
                          "`python train.py model=code_prior model.vqvae_run=<this run dir>`, "
                          "then run generate.py task=sample on that run"}
     dashboard = {**ImageAutoencoder.dashboard, "codebook": {

@@ -5,7 +5,11 @@ autoencoders), a dense or spatial code (latent.py), for any image size.
 Stages as in `conv.py`: a stride-2 stem, then `depth` stages of `blocks` residual blocks,
 each stage after the first entered by a stride-2 conv that doubles the channels from
 `width`. The decoder mirrors it, upsampling (nearest, then a conv) to the exact size of the
-stage above, so odd sizes (28 -> 14 -> 7 -> 4) come back exactly.
+stage above, so odd sizes (28 -> 14 -> 7 -> 4) come back exactly. `depth` therefore counts
+the halvings as in conv.py: 28 px gives 7x7 at depth 2, 4x4 at depth 3.
+
+The encoder and decoder are modules of their own (`ResNetEncoder`, `ResNetDecoder`), which the
+VQ-VAE net (vq.py) reuses around its codebook.
 """
 
 import math
@@ -71,6 +75,46 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, size=self.size, mode="nearest"))
 
 
+class ResNetEncoder(nn.Sequential):
+    """Image (N, C, H, W) -> features (N, width * 2**(depth-1), h, w), normalised and activated:
+    the stride-2 stem, `depth` stages of `blocks` ResBlocks (a stride-2 conv doubling the
+    channels between stages), with `attention` a self-attention block at the end.
+
+    A Sequential whose layer indices are the names ResNetAutoencoder's checkpoints hold
+    (`encoder.<i>....`): change the layer order and old runs no longer load."""
+
+    def __init__(self, channels: int, width: int, depth: int, *, blocks: int, groups: int,
+                 attention: bool, heads: int):
+        widths = [width * 2**i for i in range(depth)]
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 3, 2, 1)]
+        for i, c in enumerate(widths):
+            if i > 0:
+                layers.append(nn.Conv2d(widths[i - 1], c, 3, 2, 1))
+            layers += [ResBlock(c, c, groups) for _ in range(blocks)]
+        # Self-attention after the last blocks (with none, the layer indices stay as they were).
+        attend = [SelfAttention(widths[-1], groups, heads)] if attention else []
+        super().__init__(*layers, *attend, group_norm(widths[-1], groups), nn.SiLU())
+        self.out_channels = widths[-1]
+
+
+class ResNetDecoder(nn.Sequential):
+    """Features (N, width * 2**(depth-1), h, w) -> logits (N, out_channels, H, W): the encoder
+    mirrored (self-attention first with `attention`), upsampling to each stage's exact size
+    (`heights`, `widths_px`: stage_sizes of the image's axes), so odd sizes come back whole.
+    A Sequential for the same reason as the encoder: its indices are checkpoint names."""
+
+    def __init__(self, out_channels: int, width: int, depth: int, heights: list[int],
+                 widths_px: list[int], *, blocks: int, groups: int, attention: bool, heads: int):
+        widths = [width * 2**i for i in range(depth)]
+        layers: list[nn.Module] = [SelfAttention(widths[-1], groups, heads)] if attention else []
+        for i in reversed(range(depth)):
+            layers += [ResBlock(widths[i], widths[i], groups) for _ in range(blocks)]
+            if i > 0:  # up to stage i-1's resolution and width
+                layers.append(Upsample(widths[i], widths[i - 1], (heights[i], widths_px[i])))
+        super().__init__(*layers, group_norm(widths[0], groups), nn.SiLU(),
+                         Upsample(widths[0], out_channels, (heights[0], widths_px[0])))
+
+
 class ResNetAutoencoder(nn.Module):
     has_code = True  # encodes to a code (nets/image/unet.py: skips, no code)
 
@@ -83,35 +127,17 @@ class ResNetAutoencoder(nn.Module):
         check_depth(height, width_px, depth)
         self.image_shape = tuple(image_shape)
         heights, widths_px = stage_sizes(height, depth), stage_sizes(width_px, depth)
-        widths = [width * 2**i for i in range(depth)]
-
-        encoder: list[nn.Module] = [nn.Conv2d(channels, widths[0], 3, 2, 1)]
-        for i, c in enumerate(widths):
-            if i > 0:
-                encoder.append(nn.Conv2d(widths[i - 1], c, 3, 2, 1))
-            encoder += [ResBlock(c, c, groups) for _ in range(blocks)]
-        # Optional self-attention at the lowest resolution, after the encoder's last blocks
-        # and before the decoder's first (with none, the layer indices stay as they were).
-        attend = [SelfAttention(widths[-1], groups, heads)] if attention else []
-        encoder += [*attend, group_norm(widths[-1], groups), nn.SiLU()]
-        self.encoder = nn.Sequential(*encoder)
-
-        self.feature_shape = (widths[-1], heights[-1], widths_px[-1])
+        stages = dict(blocks=blocks, groups=groups, attention=attention, heads=heads)
+        self.encoder = ResNetEncoder(channels, width, depth, **stages)
+        self.feature_shape = (self.encoder.out_channels, heights[-1], widths_px[-1])
         # A dense vector or a spatial map (latent.py); latent_outputs=2 lets a VAE read mean
         # and log-variance from the same encoder.
         self.latent, self.latent_outputs = latent, latent_outputs
         self.to_latent, self.from_latent = code_layers(latent, self.feature_shape, latent_dim,
                                                        latent_outputs, None)
-
-        decoder: list[nn.Module] = [SelfAttention(widths[-1], groups, heads)] if attention else []
-        for i in reversed(range(depth)):
-            decoder += [ResBlock(widths[i], widths[i], groups) for _ in range(blocks)]
-            if i > 0:  # up to stage i-1's resolution and width
-                decoder.append(Upsample(widths[i], widths[i - 1], (heights[i], widths_px[i])))
-        decoder += [group_norm(widths[0], groups), nn.SiLU(),
-                    # logits, full size (decoder_channels: a likelihood's parameters per pixel)
-                    Upsample(widths[0], decoder_channels or channels, (height, width_px))]
-        self.decoder = nn.Sequential(*decoder)
+        # Logits at full size; decoder_channels: a likelihood's parameters per pixel.
+        self.decoder = ResNetDecoder(decoder_channels or channels, width, depth, heights,
+                                     widths_px, **stages)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return to_code(self.latent, self.to_latent, self.encoder(x), self.latent_outputs)
