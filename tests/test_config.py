@@ -38,3 +38,11 @@ def test_hub_presets_name_the_real_datasets():
     paths = {d: compose_config([f"data={d}"]).data.path for d in ("cifar10", "mnist", "fashion_mnist")}
     assert paths == {"cifar10": "uoft-cs/cifar10", "mnist": "ylecun/mnist",
                      "fashion_mnist": "zalando-datasets/fashion_mnist"}
+
+
+def test_resnet_vae_is_conv_vae_on_the_resnet_nets():
+    """resnet_vae.yaml repeats conv_vae's objective options (a net node cannot be swapped by a
+    Hydra defaults list, since dicts merge): they must stay the same, only the net differs."""
+    conv, resnet = (OmegaConf.load(CONF / "model" / f"{m}.yaml") for m in ("conv_vae", "resnet_vae"))
+    assert {k: v for k, v in conv.items() if k != "net"} == {k: v for k, v in resnet.items() if k != "net"}
+    assert resnet.net == OmegaConf.load(CONF / "model" / "resnet_ae.yaml").net

@@ -33,7 +33,8 @@ def read_sweep(folder: Path) -> dict[int, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", type=Path, help="one sweep folder per model (its name labels the row)")
+    parser.add_argument("sweeps", nargs="+", type=Path,
+                        help="one sweep folder per model (its name labels the row)")
     parser.add_argument("--floor", default="pca", help="the sweep every other model is compared with")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
