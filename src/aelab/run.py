@@ -73,19 +73,29 @@ def check_modalities(cfg: DictConfig) -> None:
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     datamodule = instantiate_checked(cfg.data)
+    model = get_class(cfg.model._target_) if cfg.get("model") else None
+    # Labels only for a model that says it needs them: every other model's batches (and the
+    # cached images) stay as they are.
+    if getattr(model, "needs_labels", False):
+        if not hasattr(datamodule, "request_labels"):
+            raise AelabError(f"model {model.__name__} needs class labels; data "
+                             f"{type(datamodule).__name__} has none: use an image dataset")
+        datamodule.request_labels()
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """The LightningModule, completed with what only the data knows (image shape, vocab)."""
+    """The LightningModule, completed with what only the data knows (image shape, vocab,
+    number of classes)."""
     return instantiate_model(cfg, **datamodule_facts(datamodule))
 
 
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
     if getattr(datamodule, "modality", None) == "image":
-        return {"image_shape": datamodule.image_shape}
+        classes = {"num_classes": datamodule.num_classes} if datamodule.labelled else {}
+        return {"image_shape": datamodule.image_shape, **classes}
     if getattr(datamodule, "modality", None) == "text":
         return {"vocab_size": datamodule.vocab_size_actual}
     return {}
