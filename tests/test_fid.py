@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from aelab.checkpoint import load_checkpoint
 from aelab.cli import features_as_group
 from aelab.errors import AelabError
 from aelab.metrics.features import FeatureExtractor, InceptionFeatures
@@ -88,6 +89,10 @@ def test_train_tests_a_vae_with_fid_of_its_prior_samples_under_its_own_name(runs
                         f"metrics.features.run={runs / 'classifier'}",
                         "metrics.features.name=shapes_cnn")
     assert {"test/rfid_shapes_cnn", "test/fid_shapes_cnn", "test/kid_shapes_cnn"} <= set(metrics)
+    # The feature net measured the VAE; it is no part of what the VAE's checkpoints hold.
+    checkpoint = load_checkpoint(runs / "vae" / "checkpoints" / "best.ckpt")
+    assert not any(k.startswith(("extractor", "classifier")) for k in checkpoint["state_dict"])
+    assert not any("GenerativeMetrics" in k for k in checkpoint.get("callbacks", {}))
 
 
 def test_images_of_another_shape_stop_the_run_before_it_trains(runs, tmp_path):
