@@ -70,7 +70,10 @@ class GenerativeMetrics(L.Callback):
             values = distances.compute()
         for key, value in values.items():
             suffix = "_std" if key.endswith("_std") else ""
-            pl_module.log(f"test/{key.removesuffix('_std')}_{self.extractor.name}{suffix}", value)
+            # Every process has the same value (the metrics gathered their states first):
+            # sync_dist averages equal numbers, and Lightning asks for it under DDP.
+            pl_module.log(f"test/{key.removesuffix('_std')}_{self.extractor.name}{suffix}", value,
+                          sync_dist=True)
         self.distances = None  # the sums and KID's features are not needed any more
 
     def share(self, trainer: L.Trainer) -> int:

@@ -54,7 +54,8 @@ class FeatureExtractor(nn.Module):
         return super().train(False)  # frozen: BatchNorm and dropout stay as trained
 
     def check_images(self, image_shape: tuple[int, int, int]) -> None:
-        """Raise an AelabError if these images are not what the extractor measures."""
+        """Raise an AelabError if these images are not what the extractor measures. Any is
+        by default: Inception resizes to 299 px and takes grey, RGB and RGBA images."""
 
 
 class InceptionFeatures(FeatureExtractor):
