@@ -32,10 +32,11 @@ class GenerativeMetrics(L.Callback):
         name = type(model).__name__
         if getattr(model, "modality", None) != "image":
             raise AelabError(f"metrics.features: FID and KID measure images, and {name} is a "
-                             f"{model.modality} model; leave metrics.features.run unset")
+                             f"{model.modality} model; measure an image run, or set no features")
         if not (model.can("reconstruct") or model.can("sample")):
             raise AelabError(f"metrics.features: {name} neither reconstructs nor samples, so "
-                             "it has no images to measure; leave metrics.features.run unset")
+                             "it has no images to measure; measure an autoencoder's run, or set "
+                             "no features")
         extractor.check_images(tuple(datamodule.image_shape))
         return cls(extractor, num_samples, seed)
 
