@@ -14,14 +14,18 @@ def main(cfg: DictConfig) -> None:
     from aelab.run import evaluate
 
     with exit_on_user_error():
-        metrics = evaluate(cfg.run_dir, cfg.ckpt, cfg.accelerator, cfg.trust_run_config)
+        metrics = evaluate(cfg.run_dir, cfg.ckpt, cfg.accelerator, cfg.trust_run_config,
+                           cfg.metrics)
     width = max(map(len, metrics))
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value:.6g}")
 
 
 if __name__ == "__main__":
-    from aelab.cli import check_overrides
+    import sys
 
+    from aelab.cli import check_overrides, features_as_group
+
+    sys.argv = features_as_group(sys.argv)
     check_overrides("eval")
     main()

@@ -19,8 +19,14 @@ def main(cfg: DictConfig) -> float | None:
 if __name__ == "__main__":
     import sys
 
-    from aelab.cli import add_trainer_arguments, check_overrides, name_jobs_by_swept_keys
+    from aelab.cli import (
+        add_trainer_arguments,
+        check_overrides,
+        features_as_group,
+        name_jobs_by_swept_keys,
+    )
 
+    sys.argv = features_as_group(sys.argv)
     sys.argv = add_trainer_arguments("train", sys.argv)
     check_overrides("train")
     sys.argv = name_jobs_by_swept_keys(sys.argv)

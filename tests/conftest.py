@@ -60,7 +60,8 @@ def parquet_images(tmp_path):
 
 
 def write_image_parquet(folder: Path, sizes: dict, shape=(28, 28), mode="L", column="image",
-                        bad_rows=()) -> Path:
+                        bad_rows=(), labels: bool = True) -> Path:
+    """Splits of random images; with `labels` a ClassLabel column `label`, row i of class i % 2."""
     import io
 
     import numpy as np
@@ -83,6 +84,8 @@ def write_image_parquet(folder: Path, sizes: dict, shape=(28, 28), mode="L", col
             rows.append({"bytes": buf.getvalue(), "path": None})
         ds = Dataset.from_dict({column: rows, "label": [i % 2 for i in range(n)]},
                                features=features)
+        if not labels:
+            ds = ds.remove_columns("label")
         ds.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
     return folder
 

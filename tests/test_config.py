@@ -18,8 +18,10 @@ def test_model_and_data_compose(model, data):
                 "trainer.precision", "optimizer.lr", "ckpt_path", "monitor.metric",
                 "monitor.mode"):
         # A model without an encoder has no code: a language model (a decoder alone), a code
-        # prior (its codes come from a VQ-VAE run), a skip-connected restoration net (unet).
-        has_code = ("net" in cfg.model and cfg.model.net._target_ != "aelab.nets.image.unet.UNet"
+        # prior (its codes come from a VQ-VAE run), a skip-connected restoration net (unet);
+        # nor has a classifier, whose encoder ends in classes.
+        no_code = ("aelab.nets.image.unet.UNet", "aelab.nets.image.classifier.ConvClassifier")
+        has_code = ("net" in cfg.model and cfg.model.net._target_ not in no_code
                     or "encoder" in cfg.model)
         linear = cfg.model._target_ == "aelab.models.image.pca.ImagePCA"  # no stages, channels
         optional = (("data.limit", "ckpt_path") + (() if has_code else ("model.latent_dim",))

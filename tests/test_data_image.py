@@ -156,3 +156,70 @@ def test_augmentation_moves_pixels_as_a_flip_turn_or_channel_order_would():
     module = ImageDataModule(path="unused", augment="flips_channels")
     batch = (images * 255).round().byte()
     assert torch.equal(module.on_after_batch_transfer(batch, 0), batch.float() / 255)
+
+
+# -- labels, read only for a model that needs them (model=classifier) ------------------------
+def test_labels_come_from_the_label_column_beside_their_images(tmp_path):
+    # Row 3 of the test split cannot be decoded: its label goes with it.
+    folder = write_image_parquet(tmp_path / "bad", {"train": 20, "test": 6}, bad_rows=(3,))
+    for _ in range(2):  # decoded, then from the cache
+        dm = ImageDataModule(path=str(folder), val_size=4, on_bad_rows="skip",
+                             cache_dir=str(tmp_path / "cache"))
+        dm.request_labels()
+        dm.setup()
+        assert dm.labels["test"].tolist() == [0, 1, 0, 0, 1]  # rows 0 1 2 4 5, class i % 2
+        assert {r: len(t) for r, t in dm.labels.items()} == {r: len(t) for r, t in dm.splits.items()}
+        assert dm.num_classes == 2  # the ClassLabel's
+    images, labels = next(iter(dm.test_dataloader()))
+    assert images.dtype == torch.uint8 and labels.tolist() == [0, 1, 0, 0, 1]
+    images, labels = dm.on_after_batch_transfer((images, labels), 0)
+    assert images.dtype == torch.float32 and images.max() <= 1
+
+
+def test_asking_for_labels_leaves_the_image_cache_as_it_was(parquet_images, tmp_path):
+    cache = tmp_path / "cache"
+    plain = ImageDataModule(path=str(parquet_images), cache_dir=str(cache))
+    plain.setup()
+    files = sorted(cache.iterdir())
+    stamps = [f.stat().st_mtime_ns for f in files]
+    labelled = ImageDataModule(path=str(parquet_images), cache_dir=str(cache))
+    labelled.request_labels()
+    labelled.setup()
+    assert sorted(cache.iterdir()) == files and [f.stat().st_mtime_ns for f in files] == stamps
+    assert torch.equal(plain.splits["train"], labelled.splits["train"])
+    assert isinstance(next(iter(plain.train_dataloader())), torch.Tensor)  # images only
+
+
+def test_a_dataset_without_labels_names_the_option(tmp_path):
+    folder = write_image_parquet(tmp_path / "unlabelled", {"train": 10, "test": 4}, labels=False)
+    dm = ImageDataModule(path=str(folder))
+    dm.request_labels()
+    with pytest.raises(AelabError, match=r"no label column.*data.label_column=<column>"):
+        dm.setup()
+    named = ImageDataModule(path=str(folder), label_column="image")
+    named.request_labels()
+    with pytest.raises(AelabError, match="column 'image' holds .*not class indices"):
+        named.setup()
+    missing = ImageDataModule(path=str(folder), label_column="class")
+    missing.request_labels()
+    with pytest.raises(AelabError, match="data.label_column=class is not a column"):
+        missing.setup()
+
+
+def test_shapes_are_labelled_by_the_kind_of_the_top_shape():
+    from aelab.data.synthetic import KINDS, make_labelled_shapes
+
+    images, labels = make_labelled_shapes(300, 32, seed=3)
+    assert torch.equal(images, make_shapes(300, 32, seed=3))  # the same images as ever
+    assert sorted(labels.unique().tolist()) == list(range(len(KINDS)))
+    # One shape alone on its background: of the same radius r, a square covers 4 r^2, a disc
+    # pi r^2 and a triangle 2 r^2, so the mean area per label follows the kind.
+    alone, kinds = make_labelled_shapes(400, 32, seed=0, max_shapes=1)
+    background = alone[:, :, :1, :1]  # the corner is background for most images
+    area = (alone != background).any(1).flatten(1).float().sum(1)
+    mean = [area[kinds == k].mean() for k in range(3)]
+    assert mean[1] > mean[0] > mean[2], mean
+    dm = ShapesDataModule(image_size=16, num_train=10, num_val=4, num_test=4)
+    dm.request_labels()
+    dm.setup()
+    assert dm.num_classes == 3 and len(dm.labels["val"]) == 4

@@ -69,4 +69,6 @@ def test_every_model_does_the_tasks_it_declares_and_names_who_does_the_others(ru
 def facts(model: str) -> dict:
     if model_class(model).modality == "text":
         return {"vocab_size": 40}
-    return {"image_shape": (1, 32, 32)}
+    # A model that learns labels (classifier) is told how many classes the data has.
+    classes = {"num_classes": 3} if getattr(model_class(model), "needs_labels", False) else {}
+    return {"image_shape": (1, 32, 32), **classes}

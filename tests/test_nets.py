@@ -8,7 +8,9 @@ import torch
 from aelab.nets.image.conv import stage_sizes
 from tests.conftest import MODEL_CONFIGS, build_net, model_config
 
-IMAGE_NETS = [m for m in MODEL_CONFIGS if "net" in model_config(m).model]
+# The autoencoders' nets: a yaml with a net and a latent_dim (null for the unet). The
+# classifier's net maps images to classes (tests/test_classifier.py).
+IMAGE_NETS = [m for m in MODEL_CONFIGS if {"net", "latent_dim"} <= set(model_config(m).model)]
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64), (1, 28, 40)]
 
 

@@ -43,6 +43,9 @@ QUICK = ["trainer=debug", "threads=1"]
     (["model.net.norm=layer"], "model.net.norm=layer is not one of: batch, group, none"),
     (["corruption=downsample", "corruption.factor=5"], "corruption.factor=5 is not one of: 2, 3, 4, 8"),
     (["monitor.mode=up"], "monitor.mode=up is not one of: min, max"),
+    (["metrics.num_samples=0"], "metrics.num_samples=0 must be >= 1"),
+    (["metrics/features=inception", "metrics.features.weights=3"],
+     "metrics.features.weights=3 must be a string or null"),
     (["scheduler=warmup", "scheduler.decay=step"],
      "scheduler.decay=step is not one of: constant, linear, cosine"),
     (["corruption=downsample", "corruption.mode=nearest"],
@@ -108,7 +111,7 @@ def test_check_value_by_hand():
 def all_group_options() -> dict[str, list[str]]:
     groups = {}
     for group in ("model", "data", "corruption", "optimizer", "scheduler", "trainer", "logger",
-                  "callbacks"):
+                  "callbacks", "metrics/features"):
         groups[group] = sorted(p.stem for p in (CONF / group).glob("*.yaml"))
     return groups
 
@@ -146,6 +149,7 @@ def test_every_option_our_yamls_set_is_declared_with_a_type():
                  if OmegaConf.is_dict(cfg.get(k))]
         nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
         nodes += [(f"callbacks.{k}", v) for k, v in cfg.callbacks.items()]
+        nodes += [("metrics.features", cfg.metrics.features)]
         for where, node in nodes:
             if "_target_" not in node or not node._target_.startswith("aelab."):
                 continue
@@ -169,6 +173,7 @@ def test_each_model_net_and_corruption_option_has_its_default_in_one_place():
         cfg = compose_config(overrides)
         nodes = [(k, cfg[k]) for k in ("model", "corruption") if OmegaConf.is_dict(cfg.get(k))]
         nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
+        nodes += [("metrics.features", cfg.metrics.features)]
         for where, node in nodes:
             if "_target_" not in node or not node._target_.startswith("aelab."):
                 continue

@@ -88,6 +88,16 @@ def add_trainer_arguments(config_name: str, argv: list[str]) -> list[str]:
     return argv
 
 
+def features_as_group(argv: list[str]) -> list[str]:
+    """`metrics.features=inception`, as one would write any other option, picks the option of
+    the config group conf/metrics/features (Hydra's spelling: `metrics/features=inception`);
+    taken as a key it would replace the node by a word. Anything else passes unchanged."""
+    options = {p.stem for p in (CONF / "metrics" / "features").glob("*.yaml")}
+    key = "metrics.features="
+    return [f"metrics/features={a[len(key):]}" if a.startswith(key) and a[len(key):] in options
+            else a for a in argv]
+
+
 def check_overrides(config_name: str) -> None:
     """Exit with status 2 and one clear line when an override names a key that does not exist."""
     message = unknown_key_message(config_name, sys.argv[1:])

@@ -256,7 +256,21 @@ def check_options(cfg: DictConfig) -> None:
         for name, node in (cfg.get(group) or {}).items():
             if OmegaConf.is_dict(node) and "_target_" in node:
                 check_node(node, f"{group}.{name}")
+    if cfg.get("metrics") is not None:
+        check_metrics(cfg.metrics)
     check_optimizer(cfg)
+
+
+def check_metrics(metrics: DictConfig) -> None:
+    """The `metrics` node of train.yaml and eval.yaml: FID / KID (aelab.metrics.features)."""
+    check_value("metrics.num_samples", _plain(metrics.get("num_samples")), PositiveInt | None)
+    features = metrics._get_node("features") if "features" in metrics else None
+    if OmegaConf.is_dict(features) and "_target_" in features:
+        check_node(features, "metrics.features")
+    elif features is not None and features._value() is not None:
+        value = features._value()
+        raise AelabError(f"metrics.features={value}: the feature extractor is a config group; "
+                         f"write metrics/features={value} (inception or classifier)")
 
 
 def check_optimizer(cfg: DictConfig) -> None:

@@ -15,7 +15,7 @@ from aelab.callbacks.safety import ValidateAtMaxSteps
 from aelab.checkpoint import load_checkpoint
 from aelab.errors import AelabError
 from aelab.logging_hparams import log_hparams
-from aelab.options import check_options
+from aelab.options import check_metrics, check_options
 from aelab.optuna_sweeper import PRUNED
 from aelab.run_dir import (
     best_checkpoint,
@@ -73,19 +73,29 @@ def check_modalities(cfg: DictConfig) -> None:
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     datamodule = instantiate_checked(cfg.data)
+    model = get_class(cfg.model._target_) if cfg.get("model") else None
+    # Labels only for a model that says it needs them: every other model's batches (and the
+    # cached images) stay as they are.
+    if getattr(model, "needs_labels", False):
+        if not hasattr(datamodule, "request_labels"):
+            raise AelabError(f"model {model.__name__} needs class labels; data "
+                             f"{type(datamodule).__name__} has none: use an image dataset")
+        datamodule.request_labels()
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """The LightningModule, completed with what only the data knows (image shape, vocab)."""
+    """The LightningModule, completed with what only the data knows (image shape, vocab,
+    number of classes)."""
     return instantiate_model(cfg, **datamodule_facts(datamodule))
 
 
 def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
     if getattr(datamodule, "modality", None) == "image":
-        return {"image_shape": datamodule.image_shape}
+        classes = {"num_classes": datamodule.num_classes} if datamodule.labelled else {}
+        return {"image_shape": datamodule.image_shape, **classes}
     if getattr(datamodule, "modality", None) == "text":
         return {"vocab_size": datamodule.vocab_size_actual}
     return {}
@@ -99,6 +109,25 @@ class ConfigInCheckpoint(L.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint["config"] = self.config
+
+
+def feature_extractor(metrics: DictConfig | None):
+    """The FID / KID features `metrics.features` names, or None (the default: nothing is
+    built). Built first, so a missing weights file or classifier run stops a run before its
+    data loads and its training starts, not after."""
+    from aelab.metrics.features import build_features
+
+    return build_features(metrics.get("features")) if metrics is not None else None
+
+
+def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
+                       datamodule: L.LightningDataModule, seed: int) -> list[L.Callback]:
+    """The test stage's FID / KID callback for this model and data (none without features)."""
+    from aelab.callbacks.fid import GenerativeMetrics
+
+    if extractor is None:
+        return []
+    return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed)]
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
@@ -166,10 +195,12 @@ def train(cfg: DictConfig) -> float | str | None:
         return done.get(f"best/{cfg.monitor.metric}")
     (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
     L.seed_everything(cfg.seed, workers=True)
+    extractor = feature_extractor(cfg.get("metrics")) if cfg.get("test", True) else None
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     config = plain_config(cfg)
-    extra = [ConfigInCheckpoint(config)]
+    extra = [ConfigInCheckpoint(config),
+             *generative_metrics(extractor, cfg.get("metrics"), model, datamodule, cfg.seed)]
     pruning = None
     if cfg.get("optuna"):  # a trial of the Optuna sweeper: report each epoch, maybe stop
         from aelab.callbacks.optuna_pruning import OptunaPruning
@@ -236,18 +267,25 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
 
 
 def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
-             trust_run_config: bool = False) -> dict:
-    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json."""
+             trust_run_config: bool = False, metrics: DictConfig | None = None) -> dict:
+    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json.
+
+    `metrics`: eval.py's own `metrics` node (FID / KID in the features it names), never the
+    run's saved one: what eval measures is asked for on its command line."""
     run = Path(run_dir).expanduser()
+    if metrics is not None:
+        check_metrics(metrics)  # train.py checks its own in check_config
+    extractor = feature_extractor(metrics)
     cfg, datamodule, model, state = load_run(run_dir, ckpt, trust_run_config)
+    callbacks = generative_metrics(extractor, metrics, model, datamodule, cfg.seed)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
-                        precision=cfg.trainer.precision, logger=False,
+                        precision=cfg.trainer.precision, logger=False, callbacks=callbacks,
                         enable_checkpointing=False, enable_progress_bar=False)
     results = trainer.test(model, datamodule=datamodule, verbose=False)
-    metrics = scalar_metrics(results[0])
-    metrics.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
-    write_metrics(run / "eval_metrics.json", metrics)
-    return metrics
+    scores = scalar_metrics(results[0])
+    scores.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
+    write_metrics(run / "eval_metrics.json", scores)
+    return scores
 
 
 def pick_device(accelerator: str | None) -> torch.device:

@@ -20,6 +20,7 @@ from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from aelab.data.hub import find_column, first_split, load_splits, standard_splits
+from aelab.data.labels import count_classes, find_label_column, read_labels
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.errors import AelabError
 from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt
@@ -29,16 +30,18 @@ MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 
 class IndexedBatches(Dataset):
-    """Each item is a whole batch: the sampler hands over a list of indices."""
+    """Each item is a whole batch: the sampler hands over a list of indices. With `labels`
+    (on the images' device) an item is (images, labels)."""
 
-    def __init__(self, images: torch.Tensor):
-        self.images = images
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        self.images, self.labels = images, labels
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, indices: list[int]) -> torch.Tensor:
-        return self.images[torch.as_tensor(indices, device=self.images.device)]
+    def __getitem__(self, indices: list[int]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices, device=self.images.device)
+        return self.images[index] if self.labels is None else (self.images[index], self.labels[index])
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -85,11 +88,11 @@ class EpochBatchSampler(Sampler[list[int]]):
 
 def batch_loader(images: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
                  num_workers: int = 0, pin_memory: bool = False, rank: int = 0,
-                 world_size: int = 1) -> DataLoader:
+                 world_size: int = 1, labels: torch.Tensor | None = None) -> DataLoader:
     # Drop the ragged last batch in training only: BatchNorm dislikes a batch of one.
     sampler = EpochBatchSampler(len(images), batch_size, shuffle, seed, drop_last=shuffle,
                                 rank=rank, world_size=world_size)
-    return DataLoader(IndexedBatches(images), sampler=sampler, batch_size=None,
+    return DataLoader(IndexedBatches(images, labels), sampler=sampler, batch_size=None,
                       num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=num_workers > 0)
 
@@ -105,8 +108,9 @@ def _open(cell: dict, row: int) -> PILImage.Image:
 
 
 def decode_images(ds, column: str, image_size: list[int] | None, channels: int | None,
-                  on_bad_rows: str = "error") -> torch.Tensor:
-    """Decode column `column` of a `datasets.Dataset` into a uint8 (N, C, H, W) tensor."""
+                  on_bad_rows: str = "error") -> tuple[torch.Tensor, list[int]]:
+    """Decode column `column` of a `datasets.Dataset` into a uint8 (N, C, H, W) tensor; and
+    the rows dropped as undecodable (`on_bad_rows=skip`), which labels must drop too."""
     from datasets import Image
 
     ds = ds.cast_column(column, Image(decode=False)).select_columns([column])
@@ -144,7 +148,7 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
                     len(bad), len(ds), bad[:5])
     if out is None or kept == 0:
         raise AelabError(f"no decodable images in column {column!r}")
-    return torch.from_numpy(out[:kept]).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(out[:kept]).permute(0, 3, 1, 2).contiguous(), bad
 
 
 class ImageDataModule(SplitLoaders, L.LightningDataModule):
@@ -153,7 +157,8 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     Batches leave the loader as uint8 (N, C, H, W) and become float in [0, 1] on the
     device in `on_after_batch_transfer`, where training batches are augmented if `augment`
     says so (`flips`: flips and quarter turns; `flips_channels`: and a random colour-channel
-    order). `batch_size` is per device.
+    order). `batch_size` is per device. After `request_labels()` (the run calls it for a
+    model that needs labels) batches are (images, labels), from `label_column`.
     """
 
     modality = "image"
@@ -166,7 +171,8 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                  num_workers: NonNegativeInt = 0, seed: NonNegativeInt = 0,
                  cache_dir: str | None = None, on_bad_rows: Literal["error", "skip"] = "error",
                  pin_memory: bool = False, on_device: bool | Literal["auto"] = "auto",
-                 augment: Literal["none", "flips", "flips_channels"] = "none"):
+                 augment: Literal["none", "flips", "flips_channels"] = "none",
+                 label_column: str | None = None):
         super().__init__()
         if on_bad_rows not in ("error", "skip"):
             raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
@@ -184,31 +190,62 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         self.on_device, self.augment = on_device, augment
         self.splits: dict[str, torch.Tensor] | None = None
         self.device_splits: dict[str, torch.Tensor] = {}
+        self.label_column = label_column
+        # Filled by load_splits after request_labels(): int64 labels per split, class count.
+        self.labelled = False
+        self.labels: dict[str, torch.Tensor] = {}
+        self.num_classes: int | None = None
+
+    def request_labels(self) -> None:
+        """Batches become (images, labels): for a model that needs class labels."""
+        if self.splits is not None:
+            raise RuntimeError("request_labels() must come before the splits are loaded")
+        self.labelled = True
 
     # -- loading ---------------------------------------------------------------------------
     def load_splits(self) -> dict[str, torch.Tensor]:
         """train / val / test as uint8 (N, C, H, W) tensors; subclasses make their own."""
         splits = load_splits(self.path, self.name)
         # The column first: a folder without images fails here, named, not in the splitting.
-        column = find_column(first_split(splits).features, self.image_column, "Image",
-                             "data.image_column")
+        features = first_split(splits).features
+        column = find_column(features, self.image_column, "Image", "data.image_column")
+        label_column = find_label_column(features, self.label_column) if self.labelled else None
         datasets = standard_splits(splits, self.val_size, self.seed, self.limit)
-        return {role: self._decode_cached(ds, column) for role, ds in datasets.items()}
+        images = {}
+        for role, ds in datasets.items():
+            images[role], skipped = self._decode_cached(ds, column)
+            if label_column:
+                self.labels[role] = read_labels(ds, label_column, skipped)
+        if label_column:
+            self.num_classes = count_classes(features[label_column], list(self.labels.values()))
+        return images
 
-    def _decode_cached(self, ds, column: str) -> torch.Tensor:
+    def _decode_cached(self, ds, column: str) -> tuple[torch.Tensor, list[int]]:
+        """The split's images, decoded once and cached, and the rows dropped as undecodable."""
         if self.cache_dir is None:
             return decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows)
         key = json.dumps([ds._fingerprint, column, self.image_size, self.channels,
                           self.on_bad_rows])
         file = self.cache_dir / f"images-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+        # The dropped rows beside the images (only when there are any), so labels can drop
+        # them too; the images file is what it always was.
+        skipped_file = file.with_suffix(".skipped.json")
         if file.exists():
-            return torch.load(file, weights_only=True)
-        images = decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows)
+            images = torch.load(file, weights_only=True)
+            if len(images) == len(ds):
+                return images, []
+            if skipped_file.exists():
+                return images, json.loads(skipped_file.read_text())
+            # Cached before dropped rows were recorded: decode again, once, to learn them.
+        images, skipped = decode_images(ds, column, self.image_size, self.channels,
+                                        self.on_bad_rows)
         file.parent.mkdir(parents=True, exist_ok=True)
+        if skipped:
+            skipped_file.write_text(json.dumps(skipped))
         tmp = file.with_suffix(".tmp")
         torch.save(images, tmp)
         tmp.replace(file)  # atomic: a killed run never leaves half a cache file
-        return images
+        return images, skipped
 
     def prepare_data(self) -> None:
         # Decoding fills the on-disk cache; setup() then reads it (fast) on every process.
@@ -235,9 +272,10 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         rank, world = rank_and_world(self.trainer)
         images = self.images_on_device(role)
         on_gpu = images.device.type != "cpu"
+        labels = self.labels[role].to(images.device) if self.labelled else None
         return batch_loader(images, self.batch_size, shuffle, self.seed,
                             0 if on_gpu else self.num_workers, self.pin_memory and not on_gpu,
-                            rank, world)
+                            rank, world, labels)
 
     def images_on_device(self, role: str) -> torch.Tensor:
         """The split where batches are cut: in GPU memory when `on_device` allows (the uint8
@@ -260,7 +298,13 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> torch.Tensor:
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.labelled:
+            images, labels = batch
+            return self._float_images(images), labels
+        return self._float_images(batch)
+
+    def _float_images(self, batch: torch.Tensor) -> torch.Tensor:
         images = to_unit_float(batch)
         if self.augment != "none" and self.trainer is not None and self.trainer.training:
             images = augment(images, channels=self.augment == "flips_channels")

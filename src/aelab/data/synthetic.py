@@ -2,7 +2,8 @@
 
 Every image is a plain background with one to three filled shapes (disc, square or
 triangle) of random colour, size and position. It is easy enough to learn in seconds and
-varied enough that a broken model is obvious in the reconstruction grid.
+varied enough that a broken model is obvious in the reconstruction grid. Its label (for
+model=classifier) is the kind of the shape drawn last, on top of the others.
 """
 
 from typing import Annotated
@@ -13,17 +14,27 @@ from aelab.data.image import ImageDataModule
 from aelab.errors import AelabError
 from aelab.options import PositiveInt, Range
 
+KINDS = ("disc", "square", "triangle")
+
 
 def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3) -> torch.Tensor:
     """`n` RGB images as uint8 (n, 3, size, size); the same seed gives the same images."""
+    return make_labelled_shapes(n, size, seed, max_shapes)[0]
+
+
+def make_labelled_shapes(n: int, size: int = 32, seed: int = 0,
+                         max_shapes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of `make_shapes` and their labels: the index in KINDS of the top shape."""
     g = torch.Generator().manual_seed(seed)
     rand = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
     yy, xx = coords.view(1, size, 1), coords.view(1, 1, size)
     images = (rand(n, 3, 1, 1) * 0.5).expand(n, 3, size, size).clone()  # dark backgrounds
     count = torch.randint(1, max_shapes + 1, (n,), generator=g)
+    top = torch.zeros(n, dtype=torch.long)
     for k in range(max_shapes):
         kind = torch.randint(0, 3, (n, 1, 1), generator=g)
+        top = torch.where(count - 1 == k, kind.view(n), top)  # the last shape drawn
         radius = 0.08 + 0.17 * rand(n, 1, 1)
         cy, cx = rand(n, 1, 1), rand(n, 1, 1)
         dy, dx = yy - cy, xx - cx
@@ -34,7 +45,7 @@ def make_shapes(n: int, size: int = 32, seed: int = 0, max_shapes: int = 3) -> t
         mask &= (count > k).view(n, 1, 1)
         colour = 0.3 + 0.7 * rand(n, 3, 1, 1)
         images = torch.where(mask.unsqueeze(1), colour, images)
-    return (images * 255).round().to(torch.uint8)
+    return (images * 255).round().to(torch.uint8), top
 
 
 class ShapesDataModule(ImageDataModule):
@@ -50,5 +61,11 @@ class ShapesDataModule(ImageDataModule):
 
     def load_splits(self) -> dict[str, torch.Tensor]:
         limit = self.limit if self.limit is not None else float("inf")
-        return {role: make_shapes(int(min(n, limit)), self.image_size[0], self.seed * 3 + i)
-                for i, (role, n) in enumerate(self.sizes.items())}
+        images = {}
+        for i, (role, n) in enumerate(self.sizes.items()):
+            images[role], labels = make_labelled_shapes(int(min(n, limit)), self.image_size[0],
+                                                        self.seed * 3 + i)
+            if self.labelled:
+                self.labels[role] = labels
+        self.num_classes = len(KINDS) if self.labelled else None
+        return images

@@ -5,6 +5,7 @@ under <run dir>/generated/ and logs it to TensorBoard.
 """
 
 import logging
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -27,14 +28,33 @@ def reconstruct(model, datamodule, n: int, seed: int, **_) -> torch.Tensor:
 @torch.no_grad()
 def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0, **_) -> torch.Tensor:
     model.require("sample")
-    torch.manual_seed(seed)
-    if model.has_prior:  # a VAE's N(0, I), the VQ-VAE's code prior
-        return make_grid(model.sample(n, temperature).clamp(0, 1).cpu(), 8)
-    return make_grid(sample_from_latent_mixture(model, datamodule, n, seed).cpu(), 8)
+    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, temperature)))
+    return make_grid(images.cpu(), 8)
 
 
-def sample_from_latent_mixture(model, datamodule, n: int, seed: int,
-                               components: int = 10) -> torch.Tensor:
+@torch.no_grad()
+def sample_batches(model, datamodule, n: int, seed: int, batch_size: int,
+                   temperature: float = 1.0, stream: int = 0) -> Iterator[torch.Tensor]:
+    """`n` new images in [0, 1], `batch_size` at a time (an FID takes thousands, more than a
+    decoder takes at once), the same for the same seed: from the prior the model was trained
+    with (`has_prior`: a VAE's N(0, I), the VQ-VAE's code prior), else from a Gaussian
+    mixture fitted to its training codes. Streams (one per process) draw different images."""
+    if not model.has_prior:
+        mixture = latent_mixture(model, datamodule, seed)
+        mixture.random_state = seed + stream * 100_003
+        codes = torch.as_tensor(mixture.sample(n)[0], dtype=torch.float32)
+        for chunk in codes.split(batch_size):
+            yield model.decode(chunk.to(model.device)).clamp(0, 1)
+        return
+    devices = [model.device] if model.device.type == "cuda" else []
+    for i, start in enumerate(range(0, n, batch_size)):
+        with torch.random.fork_rng(devices=devices):  # the caller's random stream is left alone
+            torch.manual_seed(seed + stream * 100_003 + i)
+            images = model.sample(min(batch_size, n - start), temperature)
+        yield images.clamp(0, 1)
+
+
+def latent_mixture(model, datamodule, seed: int, components: int = 10):
     """Ex-post density estimation (Ghosh et al., 2020): a Gaussian mixture fitted to the
     training set's codes gives a plain autoencoder a distribution to sample from."""
     from sklearn.mixture import GaussianMixture
@@ -47,9 +67,7 @@ def sample_from_latent_mixture(model, datamodule, n: int, seed: int,
     codes = torch.cat(codes).double().numpy()
     mixture = GaussianMixture(components, covariance_type="full", random_state=seed).fit(codes)
     log.info("fitted a %d-component Gaussian mixture to %d training codes", components, len(codes))
-    z = torch.as_tensor(mixture.sample(n)[0], dtype=torch.float32, device=model.device)
-    with torch.no_grad():
-        return model.decode(z).clamp(0, 1)
+    return mixture
 
 
 @torch.no_grad()

@@ -1,0 +1,86 @@
+"""FID and KID in the test stage, in the features `metrics.features` picks.
+
+    test/rfid_<name>                 the reconstructions of the test inputs (every model that
+                                     reconstructs; with a corruption, of the corrupted inputs)
+    test/fid_<name>, test/kid_<name>, test/kid_<name>_std
+                                     `metrics.num_samples` samples (the models that sample)
+
+each against the test images. train.py computes them when it tests the best checkpoint, and
+`eval.py run_dir=RUN metrics.features.run=CLASSIFIER_RUN` on a run trained before.
+"""
+
+import lightning as L
+import torch
+
+from aelab.errors import AelabError
+from aelab.generation.image import sample_batches
+from aelab.metrics.features import FeatureExtractor
+from aelab.metrics.fid import FeatureDistances
+
+
+class GenerativeMetrics(L.Callback):
+    def __init__(self, extractor: FeatureExtractor, num_samples: int | None, seed: int):
+        self.extractor, self.num_samples, self.seed = extractor, num_samples, seed
+        self.distances: FeatureDistances | None = None
+        self.real = 0
+
+    @classmethod
+    def for_model(cls, extractor: FeatureExtractor, model: L.LightningModule,
+                  datamodule: L.LightningDataModule, num_samples: int | None,
+                  seed: int) -> "GenerativeMetrics":
+        """The callback for `model`, or a clear error when there is nothing to measure."""
+        name = type(model).__name__
+        if getattr(model, "modality", None) != "image":
+            raise AelabError(f"metrics.features: FID and KID measure images, and {name} is a "
+                             f"{model.modality} model; measure an image run, or set no features")
+        if not (model.can("reconstruct") or model.can("sample")):
+            raise AelabError(f"metrics.features: {name} neither reconstructs nor samples, so "
+                             "it has no images to measure; measure an autoencoder's run, or set "
+                             "no features")
+        extractor.check_images(tuple(datamodule.image_shape))
+        return cls(extractor, num_samples, seed)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Fresh sums for every test run, beside the model on its device.
+        self.distances = FeatureDistances(self.extractor, pl_module.can("reconstruct"),
+                                          pl_module.can("sample")).to(pl_module.device)
+        self.real = 0
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int,
+                          dataloader_idx: int = 0) -> None:
+        distances = self.distances
+        distances.update_real(batch)
+        if distances.rfid is not None:
+            # The input test_step scored: the same seeded corruption of this batch.
+            inputs = pl_module.step_inputs(batch, "test", batch_idx)
+            distances.update_reconstructions(pl_module(inputs).clamp(0, 1))
+        self.real += len(batch)
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        distances = self.distances
+        if distances.fid is not None:
+            n = self.share(trainer)
+            # Batches the size the data was batched in: what the user sized for the device.
+            batch_size = getattr(trainer.datamodule, "batch_size", 256)
+            for images in sample_batches(pl_module, trainer.datamodule, n, self.seed, batch_size,
+                                         stream=trainer.global_rank):
+                distances.update_samples(images)
+        devices = [pl_module.device] if pl_module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)  # KID's subsets are drawn at random
+            values = distances.compute()
+        for key, value in values.items():
+            suffix = "_std" if key.endswith("_std") else ""
+            # Every process has the same value (the metrics gathered their states first):
+            # sync_dist averages equal numbers, and Lightning asks for it under DDP.
+            pl_module.log(f"test/{key.removesuffix('_std')}_{self.extractor.name}{suffix}", value,
+                          sync_dist=True)
+        self.distances = None  # the sums and KID's features are not needed any more
+
+    def share(self, trainer: L.Trainer) -> int:
+        """This process's part of the samples: `num_samples` over the processes, or as many
+        as the test images it scored."""
+        if self.num_samples is None:
+            return self.real
+        n, world, rank = self.num_samples, trainer.world_size, trainer.global_rank
+        return n // world + (rank < n % world)
