@@ -6,7 +6,8 @@ import torch
 
 from aelab.errors import AelabError
 from aelab.generation.image_file import load_image, tiled
-from aelab.run import generate
+from aelab.models.image.autoencoder import dihedral_mean
+from aelab.run import evaluate, generate
 from tests.conftest import build_model, build_net, train_run
 
 UNET = ["model.latent_dim=null"]  # what model=unet has; spelled out where it is overridden
@@ -116,6 +117,31 @@ def test_generate_names_a_bad_input_file(upscaler, tmp_path):
         generate(str(upscaler), "sample", input=str(tmp_path / "notes.png"))
     with pytest.raises(AelabError, match="task=denoise: .* cannot denoise"):
         generate(str(upscaler), "denoise", input=str(tmp_path / "notes.png"))
+
+
+def test_the_self_ensemble_averages_over_the_turned_inputs_turned_back():
+    x = torch.rand(2, 3, 8, 8)
+    # A map that commutes with flips and turns comes back unchanged ...
+    assert torch.allclose(dihedral_mean(lambda t: 2 * t + 1, x), 2 * x + 1)
+    # ... one that does not is averaged: a shift right by one pixel, seen from all 8
+    # orientations, becomes the mean of the four shifts by one pixel.
+    shifted = dihedral_mean(lambda t: torch.roll(t, 1, -1), x)
+    four = sum(torch.roll(x, s, d) for s in (1, -1) for d in (-1, -2)) / 4
+    assert torch.allclose(shifted, four, atol=1e-6)
+    tall = torch.rand(1, 1, 6, 4)  # not square: the 4 flips only, shape kept
+    assert torch.allclose(dihedral_mean(lambda t: t * 3, tall), tall * 3)
+
+
+def test_eval_scores_the_self_ensemble_apart_and_refuses_it_for_other_models(upscaler, tmp_path):
+    plain = evaluate(str(upscaler))
+    ensemble = evaluate(str(upscaler), self_ensemble=True)
+    assert (upscaler / "eval_metrics_self_ensemble.json").exists()
+    assert ensemble["test/psnr"] != plain["test/psnr"]  # the net is not equivariant
+    assert ensemble["test/psnr_bicubic"] == pytest.approx(plain["test/psnr_bicubic"])
+    vae = tmp_path / "vae"
+    train_run(vae, "model=conv_vae", "model.iw_samples=2")
+    with pytest.raises(AelabError, match="self_ensemble=true averages an image autoencoder"):
+        evaluate(str(vae), self_ensemble=True)
 
 
 def test_a_text_run_refuses_an_image_file(tmp_path):

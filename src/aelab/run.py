@@ -267,16 +267,24 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
 
 
 def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
-             trust_run_config: bool = False, metrics: DictConfig | None = None) -> dict:
-    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json.
+             trust_run_config: bool = False, metrics: DictConfig | None = None,
+             self_ensemble: bool = False) -> dict:
+    """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json
+    (eval_metrics_self_ensemble.json with `self_ensemble`).
 
     `metrics`: eval.py's own `metrics` node (FID / KID in the features it names), never the
-    run's saved one: what eval measures is asked for on its command line."""
+    run's saved one: what eval measures is asked for on its command line. `self_ensemble`:
+    an image autoencoder's output averaged over the flips and quarter turns of its input."""
     run = Path(run_dir).expanduser()
     if metrics is not None:
         check_metrics(metrics)  # train.py checks its own in check_config
     extractor = feature_extractor(metrics)
     cfg, datamodule, model, state = load_run(run_dir, ckpt, trust_run_config)
+    if self_ensemble:
+        if not hasattr(model, "self_ensemble"):
+            raise AelabError(f"self_ensemble=true averages an image autoencoder's output over "
+                             f"turned inputs; this run is a {type(model).__name__}")
+        model.self_ensemble = True
     callbacks = generative_metrics(extractor, metrics, model, datamodule, cfg.seed)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False, callbacks=callbacks,
@@ -284,7 +292,8 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
     results = trainer.test(model, datamodule=datamodule, verbose=False)
     scores = scalar_metrics(results[0])
     scores.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
-    write_metrics(run / "eval_metrics.json", scores)
+    write_metrics(run / ("eval_metrics_self_ensemble.json" if self_ensemble else "eval_metrics.json"),
+                  scores)
     return scores
 
 

@@ -86,6 +86,22 @@ def complete_net(net: Callable[..., nn.Module], image_shape: tuple[int, int, int
         raise AelabError(f"cannot build the model for images of shape {image_shape}: {err}") from None
 
 
+def dihedral_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The mean of fn over the 8 flips and quarter turns of x, each output turned back (the
+    "self-ensemble" of EDSR+, Lim et al. 2017): a restoration net's errors differ between
+    orientations, its answer does not. Non-square images take the 4 flips only."""
+    turns = range(4) if x.shape[-1] == x.shape[-2] else (0, 2)
+    total = 0
+    for k in turns:
+        for flip in (False, True):
+            t = torch.rot90(x, k, (-2, -1))
+            t = t.flip(-1) if flip else t
+            out = fn(t)
+            out = out.flip(-1) if flip else out
+            total = total + torch.rot90(out, -k, (-2, -1))
+    return total / (2 * len(turns))
+
+
 class ImageModel(Capabilities, L.LightningModule):
     """Wraps any net with encode / decode_logits / decode (see `aelab.nets.image`).
 
@@ -214,6 +230,8 @@ class ImageAutoencoder(ImageModel):
     interpolate, since a decoded code is then a correction, not an image.
     """
 
+    self_ensemble = False  # an evaluation setting (eval.py self_ensemble=true), not trained
+
     def __init__(self, *args, loss: Literal["mse", "bce"], residual: bool, **kwargs):
         if residual and loss != "mse":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
@@ -243,7 +261,14 @@ class ImageAutoencoder(ImageModel):
         return super().encode(x)
 
     def output(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The net's output for `inputs`: logits, or with `residual` the unclipped image."""
+        """The net's output for `inputs`: logits, or with `residual` the unclipped image;
+        with `self_ensemble` (eval.py self_ensemble=true), outside training, its mean over
+        the flips and quarter turns of the input (`dihedral_mean`)."""
+        if self.self_ensemble and not self.training:
+            return dihedral_mean(self.net_output, inputs)
+        return self.net_output(inputs)
+
+    def net_output(self, inputs: torch.Tensor) -> torch.Tensor:
         net = self.net
         out = net.decode_logits(net.encode(inputs)) if self.has_code else net.forward_logits(inputs)
         return inputs + out if self.residual else out
