@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Reproduces experiments/image_zoo/README.md on Fashion-MNIST (../shared/datasets/fashion_mnist),
+# seed 0, CPU: one thread per run (two ran side by side on the 2-core machine). Run from the
+# repository root. Every training is a recipe (conf/experiment/image_zoo/, image_generation/);
+# the code sizes are the sweep preset conf/sweep/code_sizes.yaml.
+set -euo pipefail
+OUT=${OUT:-outputs/experiments/image_zoo}
+HERE=experiments/image_zoo
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
+
+# 1. Reconstruction by code size (16, 32, 64, 128 floats), 5 epochs each; PCA is the floor.
+for m in conv_ae resnet_spatial resnet_dense mlp_ae pca; do
+    python train.py -m experiment=image_zoo/$m sweep=code_sizes hydra.sweep.dir="$OUT/$m"
+done
+# mlp_ae as its yaml stood before this study (two hidden layers of 512): the row that changed it.
+python train.py -m experiment=image_zoo/mlp_ae sweep=code_sizes model.depth=2 model.width=512 \
+    hydra.sweep.dir="$OUT/mlp_ae_2x512"
+python $HERE/table.py "$OUT"/{pca,mlp_ae_2x512,mlp_ae,conv_ae,resnet_dense,resnet_spatial} --out $HERE/code_sizes
+
+# 2. Likelihood: the hierarchical VAE against conv_vae in the same 5 epochs.
+#    (conv_vae is trained in step 3, where its test stage also measures FID.)
+python train.py experiment=image_zoo/hvae hydra.run.dir="$OUT/hvae"
+
+# The one recipe tried against the +1 dB target at 32 floats: the ResNet at batch 32.
+python train.py experiment=image_zoo/resnet_dense_batch32 hydra.run.dir="$OUT/resnet_dense_batch32"
+
+# 3. FID / KID in the features of a classifier trained here; the runs trained after it are
+#    measured in their own test stage, the ones before by eval.py.
+python train.py experiment=image_zoo/classifier hydra.run.dir="$OUT/classifier"
+FID="metrics.features.run=$OUT/classifier metrics.features.name=fmnist_cnn"
+python train.py experiment=image_generation/vae threads=1 $FID hydra.run.dir="$OUT/conv_vae"
+python train.py experiment=image_generation/vqvae threads=1 $FID hydra.run.dir="$OUT/vqvae"
+python train.py experiment=image_generation/prior model.vqvae_run="$OUT/vqvae" $FID hydra.run.dir="$OUT/prior"
+AE="'$OUT/conv_ae/0_model.latent_dim=32'"   # quoted: the folder name holds '='
+python eval.py run_dir="$OUT/hvae" $FID
+python eval.py run_dir="$AE" $FID
+python $HERE/real_fid.py --classifier "$OUT/classifier" --name fmnist_cnn --out $HERE/real_fid.json
+python $HERE/fid_table.py --name fmnist_cnn --out $HERE/fid \
+    "conv_vae=$OUT/conv_vae" "hvae=$OUT/hvae" "conv_vqvae + code prior=$OUT/prior" \
+    "conv_vqvae (reconstructions)=$OUT/vqvae" "conv_ae (32 floats) + Gaussian mixture=$OUT/conv_ae/0_model.latent_dim=32"
+
+# The grids (64 samples; the hvae also at temperature 0.7, copied aside before the second).
+for r in "$OUT/conv_vae" "$OUT/prior" "$OUT/hvae" "$AE"; do
+    python generate.py run_dir="$r" task=sample num_images=64
+done
+cp "$OUT/hvae/generated/sample.png" $HERE/hvae_sample.png
+python generate.py run_dir="$OUT/hvae" task=sample num_images=64 temperature=0.7
+cp "$OUT/hvae/generated/sample.png" $HERE/hvae_sample_t07.png
+python generate.py run_dir="$OUT/hvae" task=interpolate
