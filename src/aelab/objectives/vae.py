@@ -81,7 +81,13 @@ class VAEObjective:
         reconstruction NLL, for the model's own metrics."""
         z = posterior.sample()
         rec = -log_likelihood(z.unsqueeze(0)).squeeze(0)
-        kl_dims = posterior.kl().flatten(1)
+        return self.elbo_loss(stage, rec, posterior.kl().flatten(1), n)
+
+    def elbo_loss(self, stage: str, rec: torch.Tensor, kl_dims: torch.Tensor,
+                  n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`vae_loss` from the terms: the reconstruction NLL (B,) and the KL split into the
+        columns the regulariser's floor acts on (B, K): latent dimensions, or a hierarchical
+        VAE's latent groups."""
         kl = kl_dims.sum(1)
         if stage == "train":
             weight = self.kl_regulariser.weight(self.global_step, self.total_steps())

@@ -72,20 +72,10 @@ class ImageHVAE(ImageVAE):
         params, draws = self.net.forward_posterior(inputs)
         rec = -self.pixel_log_prob(images, params)
         group_kl = self.group_kls(draws)
-        kl = group_kl.sum(1)
         n = len(images)
+        loss, _ = self.elbo_loss(stage, rec, group_kl, n)  # free bits per group
         if stage == "train":
-            weight = self.kl_regulariser.weight(self.global_step, self.total_steps())
-            loss = rec.mean() + weight * self.kl_regulariser.penalty(group_kl)
-            self.log_dict({"train/loss": loss, "train/rec": rec.mean(), "train/kl": kl.mean(),
-                           "train/kl_weight": weight}, on_step=True, on_epoch=False, batch_size=n)
             return loss
-        negative_elbo = rec + kl
-        self.log(f"{stage}/loss", negative_elbo.mean(), on_epoch=True, prog_bar=True,
-                 batch_size=n, sync_dist=True)
-        for name, value in (("kl", kl), ("rec", rec)):
-            self.kl_stats[f"{stage}_{name}"].update(value)
-            self.log(f"{stage}/{name}", self.kl_stats[f"{stage}_{name}"], on_epoch=True, batch_size=n)
         with torch.no_grad():
             if stage == "val":
                 for g, metric in enumerate(self.group_kl):
@@ -101,4 +91,4 @@ class ImageHVAE(ImageVAE):
                 # Active units over every group's posterior means (Burda et al., 2016).
                 self.active_units.update(self.net.flatten_codes([d.z for d in mean_draws]))
                 self.log("test/active_units", self.active_units, on_epoch=True, batch_size=n)
-        return negative_elbo.mean()
+        return loss
