@@ -138,10 +138,11 @@ def test_eval_scores_the_self_ensemble_apart_and_refuses_it_for_other_models(ups
     assert (upscaler / "eval_metrics_self_ensemble.json").exists()
     assert ensemble["test/psnr"] != plain["test/psnr"]  # the net is not equivariant
     assert ensemble["test/psnr_bicubic"] == pytest.approx(plain["test/psnr_bicubic"])
-    vae = tmp_path / "vae"
-    train_run(vae, "model=conv_vae", "model.iw_samples=2")
-    with pytest.raises(AelabError, match="self_ensemble=true averages an image autoencoder"):
-        evaluate(str(vae), self_ensemble=True)
+    for model, extra in (("conv_vae", "model.iw_samples=2"), ("conv_vqvae", "model.net.num_codes=8")):
+        run = tmp_path / model  # a VAE's step samples; the VQ-VAE's quantises: neither averages
+        train_run(run, f"model={model}", extra)
+        with pytest.raises(AelabError, match="self_ensemble=true averages an image autoencoder"):
+            evaluate(str(run), self_ensemble=True)
 
 
 def test_a_text_run_refuses_an_image_file(tmp_path):

@@ -281,7 +281,7 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
     extractor = feature_extractor(metrics)
     cfg, datamodule, model, state = load_run(run_dir, ckpt, trust_run_config)
     if self_ensemble:
-        if not hasattr(model, "self_ensemble"):
+        if getattr(model, "self_ensemble", None) is None:  # None: not through `output`
             raise AelabError(f"self_ensemble=true averages an image autoencoder's output over "
                              f"turned inputs; this run is a {type(model).__name__}")
         model.self_ensemble = True

@@ -230,7 +230,9 @@ class ImageAutoencoder(ImageModel):
     interpolate, since a decoded code is then a correction, not an image.
     """
 
-    self_ensemble = False  # an evaluation setting (eval.py self_ensemble=true), not trained
+    # An evaluation setting (eval.py self_ensemble=true), not trained; a subclass whose step
+    # does not go through `output` sets None, and eval.py refuses it.
+    self_ensemble: bool | None = False
 
     def __init__(self, *args, loss: Literal["mse", "bce"], residual: bool, **kwargs):
         if residual and loss != "mse":

@@ -22,6 +22,8 @@ class ImageVQVAE(ImageAutoencoder):
         "dead-code restarts": [r"^train/codebook_restarts$"],
         "commitment loss": [r"^(train|val)/commitment(_epoch)?$"]}}
 
+    self_ensemble = None  # its step quantises the code itself: eval.py self_ensemble refuses it
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, residual=False, **kwargs)  # its decoder makes the image
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
