@@ -69,7 +69,7 @@ def test_the_iw_weights_hold_the_kl_to_the_learned_prior():
     assert torch.allclose(z_terms.mean(0), -kl.mean(0), rtol=0.05)
     with torch.no_grad():
         model.iw_samples = 20
-        nll = model.importance_weighted_nll(x, x)
+        nll = model.importance_weighted_nll(model.net.bottom_up(x), x)
         elbo = -(model.pixel_log_prob(x.repeat(4000, 1, 1, 1), params).view(4000, 2).mean(0)
                  - kl.mean(0))
     assert (nll <= elbo + 1.0).all()  # the 20-sample bound is no looser than the ELBO

@@ -49,30 +49,35 @@ class ImageHVAE(ImageVAE):
         """KL(q || p) of each group, summed over its map: (B, groups)."""
         return torch.stack([d.posterior.kl(d.prior).sum(1) for d in draws], 1)
 
-    def iw_log_weights(self, inputs: torch.Tensor, images: torch.Tensor, k: int) -> torch.Tensor:
-        """log p(x, z) - log q(z | inputs) for `k` posterior draws per image: (k, B); the
-        inputs are the images themselves unless the model is trained with a corruption."""
-        params, draws = self.net.forward_posterior(inputs.repeat(k, 1, 1, 1))
+    def iw_log_weights(self, features: list[torch.Tensor], images: torch.Tensor,
+                       k: int) -> torch.Tensor:
+        """log p(x, z) - log q(z | inputs) for `k` posterior draws per image: (k, B), from the
+        encoder's `features` of the inputs (the images themselves unless the model is trained
+        with a corruption), computed once and repeated: only the top-down path is sampled."""
+        repeated = [f.repeat(k, 1, 1, 1) for f in features]
+        params, draws = self.net.top_down(k * len(images), repeated)
         log_w = self.pixel_log_prob(images.repeat(k, 1, 1, 1), params)
         for d in draws:
             z = d.z.flatten(1)
             log_w = log_w + d.prior.log_prob(z) - d.posterior.log_prob(z)
         return log_w.view(k, len(images))
 
-    def importance_weighted_nll(self, inputs: torch.Tensor, images: torch.Tensor,
+    def importance_weighted_nll(self, features: list[torch.Tensor], images: torch.Tensor,
                                 chunk: int = 10) -> torch.Tensor:
-        """-log p(x) per image, bounded with `iw_samples` draws of the hierarchy, `chunk` at once."""
-        log_w = torch.cat([self.iw_log_weights(inputs, images, min(chunk, self.iw_samples - start))
+        """-log p(x) per image, bounded with `iw_samples` draws of the hierarchy, `chunk` at
+        once; `features`: `net.bottom_up` of the inputs."""
+        log_w = torch.cat([self.iw_log_weights(features, images, min(chunk, self.iw_samples - start))
                            for start in range(0, self.iw_samples, chunk)])
         return -(torch.logsumexp(log_w, 0) - math.log(self.iw_samples))
 
     # -- steps -----------------------------------------------------------------------------
     def _step(self, images, stage, metrics, batch_idx):
         inputs = self.step_inputs(images, stage, batch_idx)
-        params, draws = self.net.forward_posterior(inputs)
+        n = len(images)
+        features = self.net.bottom_up(inputs)  # once: every pass below is top-down only
+        params, draws = self.net.top_down(n, features)
         rec = -self.pixel_log_prob(images, params)
         group_kl = self.group_kls(draws)
-        n = len(images)
         loss, _ = self.elbo_loss(stage, rec, group_kl, n)  # free bits per group
         if stage == "train":
             return loss
@@ -81,12 +86,12 @@ class ImageHVAE(ImageVAE):
                 for g, metric in enumerate(self.group_kl):
                     metric.update(group_kl[:, g])
                     self.log(f"val/kl_group{g}", metric, on_epoch=True, batch_size=n)
-            means, mean_draws = self.net.forward_posterior(inputs, sample=False)
+            means, mean_draws = self.net.top_down(n, features, sample=False)
             metrics.update(self.mean_image(means).contiguous(), images)
             self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)
             if stage == "test":
-                self.test_nll.update(self.importance_weighted_nll(inputs, images))
+                self.test_nll.update(self.importance_weighted_nll(features, images))
                 self.log("test/nll", self.test_nll, on_epoch=True)
                 # Active units over every group's posterior means (Burda et al., 2016).
                 self.active_units.update(self.net.flatten_codes([d.z for d in mean_draws]))
