@@ -1,5 +1,6 @@
 """Shared fixtures: compose the real configs, make tiny datasets in the hub's layout."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def build_net(name: str, image_shape, *overrides: str, **extra):
     return instantiate(node.net)(image_shape=tuple(image_shape), **sizes, **extra)
 
 
+@functools.cache  # a model's class never changes in a test session; composing costs ~0.2 s
 def model_class(name: str):
     from hydra.utils import get_class
 

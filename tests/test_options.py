@@ -4,6 +4,7 @@ file kinds each stop the run with one line naming the option, exit status 2, no 
 The checks come from one place, the constructors' type hints (aelab.options), so the last
 tests make sure every option a yaml in conf/ sets is declared there."""
 
+import functools
 import itertools
 
 import pytest
@@ -133,18 +134,31 @@ def option_configs():
             yield [f"{group}={option}", *extra]
 
 
+@functools.cache
+def composed(overrides: tuple[str, ...]):
+    """Each option's config composed once per worker (~0.2 s each, ~55 of them, read by the
+    three tests below, which the xdist group keeps on one worker). Read, never changed."""
+    return compose_config(list(overrides))
+
+
+# One worker runs the three, so each config is composed once, not three times.
+OPTION_CONFIGS = pytest.mark.xdist_group("option_configs")
+
+
+@OPTION_CONFIGS
 @pytest.mark.parametrize("overrides", list(option_configs()), ids=" ".join)
 def test_every_shipped_option_passes_its_own_checks(overrides):
-    check_options(compose_config(overrides))
+    check_options(composed(tuple(overrides)))
 
 
+@OPTION_CONFIGS
 def test_every_option_our_yamls_set_is_declared_with_a_type():
     """A new option in a yaml must be typed in its constructor, or nothing checks it."""
     from hydra.utils import get_object
 
     untyped = set()
     for overrides in option_configs():
-        cfg = compose_config(overrides)
+        cfg = composed(tuple(overrides))
         nodes = [(k, cfg[k]) for k in ("model", "data", "corruption")
                  if OmegaConf.is_dict(cfg.get(k))]
         nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
@@ -161,6 +175,7 @@ def test_every_option_our_yamls_set_is_declared_with_a_type():
     assert not untyped, sorted(untyped)
 
 
+@OPTION_CONFIGS
 def test_each_model_net_and_corruption_option_has_its_default_in_one_place():
     """What a yaml sets has no default in its constructor's signature: the yaml is the one
     source, so the unit tests (which build from the yamls) build what the command line does."""
@@ -170,7 +185,7 @@ def test_each_model_net_and_corruption_option_has_its_default_in_one_place():
 
     twice = set()
     for overrides in option_configs():
-        cfg = compose_config(overrides)
+        cfg = composed(tuple(overrides))
         nodes = [(k, cfg[k]) for k in ("model", "corruption") if OmegaConf.is_dict(cfg.get(k))]
         nodes += [(f"model.{k}", v) for k, v in cfg.model.items() if OmegaConf.is_dict(v)]
         nodes += [("metrics.features", cfg.metrics.features)]

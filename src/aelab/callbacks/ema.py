@@ -26,8 +26,8 @@ from aelab.options import NonNegativeInt, PositiveInt, Probability
 class EMA(EMAWeightAveraging):
     """Lightning's EMA of every parameter and buffer, started after `start_step` steps."""
 
-    def __init__(self, decay: Probability = 0.999, start_step: NonNegativeInt = 0,
-                 every_n_steps: PositiveInt = 1):
+    def __init__(self, *, decay: Probability, start_step: NonNegativeInt,
+                 every_n_steps: PositiveInt):  # their defaults: conf/callbacks/ema.yaml
         super().__init__(decay=decay, update_every_n_steps=every_n_steps,
                          update_starting_at_step=start_step)
         self.decay = decay
