@@ -83,6 +83,17 @@ def test_resume_from_last_continues_the_run(make_cfg, tmp_path):
     assert resumed["epoch"] == 2
 
 
+def test_resuming_a_run_that_reached_max_steps_does_not_run_it_again(make_cfg, tmp_path):
+    run = tmp_path / "stepped"
+    steps = ("trainer.max_epochs=3", "+trainer.max_steps=4")  # ends mid-epoch 2, at step 4
+    train(make_cfg(*steps, run_dir=run))
+    written = (run / "metrics.json").stat().st_mtime_ns
+    train(make_cfg(*steps, "ckpt_path=last", run_dir=run))
+    assert (run / "metrics.json").stat().st_mtime_ns == written  # finished: skipped
+    train(make_cfg("trainer.max_epochs=3", "+trainer.max_steps=5", "ckpt_path=last", run_dir=run))
+    assert json.loads((run / "metrics.json").read_text())["global_step"] == 5  # more steps: goes on
+
+
 @pytest.mark.parametrize("model", ["mlp_ae", "conv_ae"])
 @pytest.mark.parametrize("size", [28, 32])
 def test_models_train_on_images_of_any_size(make_cfg, model, size):

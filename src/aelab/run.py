@@ -236,15 +236,16 @@ def train(cfg: DictConfig) -> float | str | None:
 
 def finished_metrics(cfg: DictConfig) -> dict | None:
     """The metrics of this run dir when `ckpt_path=last` asks to resume a run that already
-    reached trainer.max_epochs (so a resumed sweep skips its finished jobs)."""
+    reached trainer.max_epochs or trainer.max_steps (so a resumed sweep skips its finished
+    jobs; a run given more epochs or steps than it had goes on)."""
     metrics_file = Path(cfg.paths.output_dir) / "metrics.json"
     if cfg.get("ckpt_path") != "last" or not metrics_file.exists():
         return None
     metrics = json.loads(metrics_file.read_text())
-    max_epochs = cfg.trainer.get("max_epochs")
-    if max_epochs is None or metrics.get("epoch", -1) < max_epochs:
-        return None
-    return metrics
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps") or -1
+    epochs_done = max_epochs is not None and metrics.get("epoch", -1) >= max_epochs
+    steps_done = max_steps > 0 and metrics.get("global_step", -1) >= max_steps
+    return metrics if epochs_done or steps_done else None
 
 
 def monitored_value(trainer: L.Trainer, name: str, metrics: dict) -> float | None:
