@@ -44,6 +44,16 @@ def test_a_residual_model_starts_from_its_input_and_learns_the_difference():
     assert torch.equal(model(x), (x + 0.25).clamp(0, 1))  # scored and shown clipped
 
 
+@pytest.mark.parametrize("name, extra", [("unet", []), ("conv_ae", ["model.latent_dim=8"])])
+def test_the_l1_loss_is_the_mean_absolute_error_of_the_image(name, extra):
+    mse = build_model(name, *extra, image_shape=(1, 16, 16))
+    l1 = build_model(name, "model.loss=l1", *extra, image_shape=(1, 16, 16))
+    out, target = torch.randn(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
+    image = out if l1.residual else torch.sigmoid(out)  # residual: the image; else logits
+    assert torch.allclose(l1.reconstruction_loss(out, target), (image - target).abs().mean())
+    assert torch.allclose(mse.reconstruction_loss(out, target), ((image - target) ** 2).mean())
+
+
 def test_residual_works_for_the_bottleneck_nets_too_and_then_only_restores():
     model = build_model("conv_ae", "model.residual=true", "model.latent_dim=8",
                         image_shape=(1, 16, 16))

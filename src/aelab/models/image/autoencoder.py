@@ -226,7 +226,7 @@ class ImageAutoencoder(ImageModel):
     (unet: skip connections; reconstruct and the corruption's task only). With `residual`,
     the net predicts the difference to its own input, the noisy image or the bicubic
     upsampling (DnCNN, VDSR): the output is input + net output, clipped to [0, 1] when
-    scored, and `loss` must be mse. A residual model restores; it does not sample or
+    scored, and `loss` must be mse or l1. A residual model restores; it does not sample or
     interpolate, since a decoded code is then a correction, not an image.
     """
 
@@ -234,10 +234,10 @@ class ImageAutoencoder(ImageModel):
     # does not go through `output` sets None, and eval.py refuses it.
     self_ensemble: bool | None = False
 
-    def __init__(self, *args, loss: Literal["mse", "bce"], residual: bool, **kwargs):
-        if residual and loss != "mse":
+    def __init__(self, *args, loss: Literal["mse", "l1", "bce"], residual: bool, **kwargs):
+        if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
-                             "is not a probability; use model.loss=mse")
+                             "is not a probability; use model.loss=mse or l1")
         super().__init__(*args, **kwargs)
         self.loss_name, self.residual = loss, residual
         self.has_code = type(self.net).has_code
@@ -283,11 +283,12 @@ class ImageAutoencoder(ImageModel):
         return self.to_image(self.output(x))
 
     def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.residual:
-            return F.mse_loss(out, target)
+        """mse; l1 (the mean absolute error, as EDSR trains: it leaves a zero correction where
+        the net is unsure, on flat regions, instead of a small average one); bce on logits."""
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(out, target)
-        return F.mse_loss(torch.sigmoid(out), target)
+        image = out if self.residual else torch.sigmoid(out)
+        return F.l1_loss(image, target) if self.loss_name == "l1" else F.mse_loss(image, target)
 
     def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
               batch_idx: int) -> torch.Tensor:
