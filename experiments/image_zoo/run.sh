@@ -15,14 +15,22 @@ done
 # mlp_ae as its yaml stood before this study (two hidden layers of 512): the row that changed it.
 python train.py -m experiment=image_zoo/mlp_ae sweep=code_sizes model.depth=2 model.width=512 \
     hydra.sweep.dir="$OUT/mlp_ae_2x512"
-python $HERE/table.py "$OUT"/{pca,mlp_ae_2x512,mlp_ae,conv_ae,resnet_dense,resnet_spatial} --out $HERE/code_sizes
+# mlp_ae at batch 32 with a cosine decay of the learning rate (2026-11-27, session 5): the row
+# that lifts the MLP above PCA at 128 floats.
+python train.py -m experiment=image_zoo/mlp_ae_batch32_cosine sweep=code_sizes \
+    hydra.sweep.dir="$OUT/mlp_ae_batch32_cosine"
+python $HERE/table.py "$OUT"/{pca,mlp_ae_2x512,mlp_ae,mlp_ae_batch32_cosine,conv_ae,resnet_dense,resnet_spatial} \
+    --out $HERE/code_sizes
 
 # 2. Likelihood: the hierarchical VAE against conv_vae in the same 5 epochs.
 #    (conv_vae is trained in step 3, where its test stage also measures FID.)
 python train.py experiment=image_zoo/hvae hydra.run.dir="$OUT/hvae"
 
-# The one recipe tried against the +1 dB target at 32 floats: the ResNet at batch 32.
-python train.py experiment=image_zoo/resnet_dense_batch32 hydra.run.dir="$OUT/resnet_dense_batch32"
+# The recipes tried against the +1 dB target at 32 floats: the ResNet at batch 32, then with
+# a cosine decay of the learning rate, and conv_ae with the same decay (the control).
+for r in resnet_dense_batch32 resnet_dense_batch32_cosine conv_ae_cosine; do
+    python train.py experiment=image_zoo/$r hydra.run.dir="$OUT/$r"
+done
 
 # 3. FID / KID in the features of a classifier trained here; the runs trained after it are
 #    measured in their own test stage, the ones before by eval.py.

@@ -30,7 +30,6 @@ class EMA(EMAWeightAveraging):
                  every_n_steps: PositiveInt):  # their defaults: conf/callbacks/ema.yaml
         super().__init__(decay=decay, update_every_n_steps=every_n_steps,
                          update_starting_at_step=start_step)
-        self.decay = decay
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         with warnings.catch_warnings():  # our configure_model compiles; it shards nothing
