@@ -45,13 +45,16 @@ def test_a_residual_model_starts_from_its_input_and_learns_the_difference():
 
 
 @pytest.mark.parametrize("name, extra", [("unet", []), ("conv_ae", ["model.latent_dim=8"])])
-def test_the_l1_loss_is_the_mean_absolute_error_of_the_image(name, extra):
+def test_the_l1_and_psnr_losses_are_what_they_say_of_the_image(name, extra):
     mse = build_model(name, *extra, image_shape=(1, 16, 16))
     l1 = build_model(name, "model.loss=l1", *extra, image_shape=(1, 16, 16))
     out, target = torch.randn(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
     image = out if l1.residual else torch.sigmoid(out)  # residual: the image; else logits
     assert torch.allclose(l1.reconstruction_loss(out, target), (image - target).abs().mean())
     assert torch.allclose(mse.reconstruction_loss(out, target), ((image - target) ** 2).mean())
+    psnr = build_model(name, "model.loss=psnr", *extra, image_shape=(1, 16, 16))
+    per_image = [-10 * torch.log10(((i - t) ** 2).mean()) for i, t in zip(image, target, strict=True)]
+    assert torch.allclose(psnr.reconstruction_loss(out, target), -torch.stack(per_image).mean())
 
 
 def test_residual_works_for_the_bottleneck_nets_too_and_then_only_restores():

@@ -234,7 +234,8 @@ class ImageAutoencoder(ImageModel):
     # does not go through `output` sets None, and eval.py refuses it.
     self_ensemble: bool | None = False
 
-    def __init__(self, *args, loss: Literal["mse", "l1", "bce"], residual: bool, **kwargs):
+    def __init__(self, *args, loss: Literal["mse", "l1", "psnr", "bce"], residual: bool,
+                 **kwargs):
         if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
                              "is not a probability; use model.loss=mse or l1")
@@ -284,11 +285,19 @@ class ImageAutoencoder(ImageModel):
 
     def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """mse; l1 (the mean absolute error, as EDSR trains: it leaves a zero correction where
-        the net is unsure, on flat regions, instead of a small average one); bce on logits."""
+        the net is unsure, on flat regions, instead of a small average one); psnr (minus the
+        mean per-image PSNR, HINet's and NAFNet's PSNR loss: the metric the restoration tables
+        average, so an image already near-perfect, flat sky, weighs as much in dB as a
+        textured one, where mse lets the large errors dominate); bce on logits."""
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(out, target)
         image = out if self.residual else torch.sigmoid(out)
-        return F.l1_loss(image, target) if self.loss_name == "l1" else F.mse_loss(image, target)
+        if self.loss_name == "l1":
+            return F.l1_loss(image, target)
+        if self.loss_name == "psnr":
+            per_image = (image - target).pow(2).flatten(1).mean(1)
+            return 10 * torch.log10(per_image + 1e-8).mean()  # 1e-8: an 80 dB ceiling
+        return F.mse_loss(image, target)
 
     def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
               batch_idx: int) -> torch.Tensor:
