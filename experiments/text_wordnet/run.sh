@@ -16,7 +16,7 @@ data=(${DATA:+data.path=$DATA})
 
 run() {
   case "$1" in
-    lm|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_*)
+    lm|lm_ema|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_*)
       python train.py experiment=text_wordnet/"$1" "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/$1" ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
@@ -43,7 +43,7 @@ run() {
       gen vae_fn128 interpolate vae_fn128_interpolate num_images=24 steps=6 & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done
       pids=()  # the Transformer runs (the first round's recipes end in _v1)
-      for r in transformer_lm_v1 transformer_lm; do
+      for r in transformer_lm_v1 transformer_lm transformer_lm_ema; do
         gen $r sample ${r}_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
       done
       for r in transformer_ae_v1 transformer_ae_gated transformer_ae; do
