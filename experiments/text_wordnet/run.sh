@@ -57,7 +57,7 @@ run() {
       { gen $r interpolate ${r}_interpolate num_images=24 steps=6 &&
         gen $r reconstruct ${r}_reconstruct num_images=20; } & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
-    *) echo "unknown run $1 (lm ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
+    *) echo "unknown run $1 (lm lm_ema ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
             "gru_vae_fn128 transformer_<recipe> generate)" >&2; exit 2 ;;
   esac
 }
