@@ -6,7 +6,8 @@ Validation, the best / last checkpoints, the test stage and everything that load
 (eval.py, generate.py) then see the averaged weights; training goes on from the raw ones, so
 the run's trajectory is what it would be without it. At a constant learning rate it removes
 the step-to-step noise of the last weights the way a decay of the rate would, without slowing
-the learning (nanoGPT-style runs, Polyak & Juditsky 1992, Izmailov et al. 2018).
+the learning (Polyak averaging, Polyak & Juditsky 1992, in the exponential form that
+diffusion and GAN trainers keep; experiments/text_wordnet measures what it gives).
 
 Lightning's `WeightAveraging` does the averaging and the swap; this adds two things. The
 average moves by one foreach lerp over all the weights (`get_ema_multi_avg_fn`): 0.7-1% of a
