@@ -27,8 +27,9 @@ python $HERE/table.py "$OUT"/{pca,mlp_ae_2x512,mlp_ae,mlp_ae_batch32_cosine,conv
 python train.py experiment=image_zoo/hvae hydra.run.dir="$OUT/hvae"
 
 # The recipes tried against the +1 dB target at 32 floats: the ResNet at batch 32, then with
-# a cosine decay of the learning rate, and conv_ae with the same decay (the control).
-for r in resnet_dense_batch32 resnet_dense_batch32_cosine conv_ae_cosine; do
+# a cosine decay of the learning rate, with attention at the 4x4 map, and conv_ae with the same
+# decay (the control).
+for r in resnet_dense_batch32 resnet_dense_batch32_cosine resnet_dense_batch32_cosine_attention conv_ae_cosine; do
     python train.py experiment=image_zoo/$r hydra.run.dir="$OUT/$r"
 done
 
