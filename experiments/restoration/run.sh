@@ -34,6 +34,9 @@ for r in upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth
     python eval.py run_dir="$OUT/$r" self_ensemble=true
 done
 
+# The x4 runs' Y PSNR split by test photo (sky / plants): per_photo_x4.json, quoted in the README.
+python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr} > $HERE/per_photo_x4.json
+
 # A region of a test photo (192x320), restored whole through generate.py input= (tiled),
 # BM3D on the same region; the side-by-side figure and the scores are kept here.
 python $HERE/photo_region.py --denoise "$OUT/denoise25" --upscale "$OUT/upscale2_aug" "$OUT/upscale4_aug" \
