@@ -226,7 +226,7 @@ class ImageAutoencoder(ImageModel):
     (unet: skip connections; reconstruct and the corruption's task only). With `residual`,
     the net predicts the difference to its own input, the noisy image or the bicubic
     upsampling (DnCNN, VDSR): the output is input + net output, clipped to [0, 1] when
-    scored, and `loss` must be mse or l1. A residual model restores; it does not sample or
+    scored, and `loss` is not bce. A residual model restores; it does not sample or
     interpolate, since a decoded code is then a correction, not an image.
     """
 
@@ -238,7 +238,7 @@ class ImageAutoencoder(ImageModel):
                  **kwargs):
         if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
-                             "is not a probability; use model.loss=mse or l1")
+                             "is not a probability; use model.loss=mse, l1 or psnr")
         super().__init__(*args, **kwargs)
         self.loss_name, self.residual = loss, residual
         self.has_code = type(self.net).has_code
