@@ -1,0 +1,112 @@
+"""Training speed of image autoencoders as ratios to a baseline, in one process: images per second.
+
+    python benchmarks/image_speed.py \
+        "conv_ae:experiment=image_zoo/conv_ae,model.latent_dim=32" \
+        "resnet_b16:experiment=image_zoo/resnet_dense_batch32_cosine_attention,data.batch_size=16"
+
+Each case is NAME:OVERRIDES (comma-separated Hydra overrides of conf/train.yaml; a recipe with
+`experiment=...`), trained with its own batch size (`data.batch_size` of the composed config)
+on the same random 28x28 grey images (the speed of a conv net does not depend on what the
+pixels show) by a bare loop: forward, the model's reconstruction loss, backward, Adam. So the
+figure is the net's cost at its batch size, not the framework's (benchmarks/throughput.py
+measures that; it holds 0.95-1.0). The cases take turns, --steps steps each, for --rounds
+rounds, so a slow spell of the machine hits them all; each case's figure is its median round,
+and the first case is the baseline of the ratios. "s/epoch" is --train-images over the rate:
+the training part of an epoch (experiments/image_zoo: 54,000 Fashion-MNIST images).
+
+experiments/image_zoo uses it to hold a recipe to conv_ae's CPU minutes.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+# benchmarks/common.py: the running script's folder is first on sys.path
+from common import RESULTS, ROOT, offline_env, write_results
+from throughput import compose
+
+
+class Case:
+    def __init__(self, spec: str, shape: tuple[int, int, int], tmp: Path):
+        from aelab.data.image import ImageDataModule, to_unit_float
+        from aelab.run import build_model
+
+        self.name, overrides = spec.split(":", 1)
+        cfg = compose([f"paths.output_dir={tmp}", *filter(None, overrides.split(","))])
+        self.batch_size = int(cfg.data.batch_size)
+
+        class RandomImages(ImageDataModule):
+            def load_splits(self):
+                gen = torch.Generator().manual_seed(0)
+                return {role: torch.randint(0, 256, (64 * self.batch_size, *shape),
+                                            dtype=torch.uint8, generator=gen)
+                        for role in ("train", "val", "test")}
+
+        dm = RandomImages(batch_size=self.batch_size, seed=0)
+        dm.setup("fit")
+        torch.manual_seed(0)
+        self.model = build_model(cfg, dm).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.batches = [to_unit_float(b) for b in dm.splits["train"].split(self.batch_size)]
+        self.next = 0
+        self.rates: list[float] = []
+
+    def run(self, steps: int) -> None:
+        start = time.perf_counter()
+        for _ in range(steps):
+            x = self.batches[self.next % len(self.batches)]
+            self.next += 1
+            loss = self.model.reconstruction_loss(self.model(x), x)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        self.rates.append(steps * self.batch_size / (time.perf_counter() - start))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="+", help="NAME:OVERRIDES; the first is the baseline")
+    parser.add_argument("--images", type=int, default=4096,
+                        help="images per case and round (steps = images / the case's batch)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-images", type=int, default=54000,
+                        help="images in a training epoch, for the s/epoch column")
+    parser.add_argument("--out", type=Path, default=RESULTS / "image_speed.json")
+    args = parser.parse_args()
+    os.environ.update(offline_env())
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [Case(spec, (1, 28, 28), Path(tmp) / str(i)) for i, spec in enumerate(args.cases)]
+        for case in cases:
+            case.run(5)  # warm-up, not counted
+            case.rates.clear()
+        for _ in range(args.rounds):
+            for case in cases:
+                case.run(max(1, args.images // case.batch_size))
+    base = statistics.median(cases[0].rates)
+    results = []
+    for case, spec in zip(cases, args.cases, strict=True):
+        rate = statistics.median(case.rates)
+        results.append({"case": spec, "batch_size": case.batch_size, "images_per_s": round(rate, 1),
+                        "ratio": round(rate / base, 3),
+                        "train_s_per_epoch": round(args.train_images / rate, 1),
+                        "rounds": [round(r, 1) for r in case.rates]})
+        print(f"{case.name:>28}: batch {case.batch_size:4d} {rate:8,.0f} img/s  {rate / base:.3f}x"
+              f"  {args.train_images / rate:6.1f} s/epoch")
+    settings = {k: (os.path.relpath(v, ROOT) if isinstance(v, Path) else v)
+                for k, v in vars(args).items()}
+    write_results(args.out, {"settings": settings, "torch": torch.__version__,
+                             "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
