@@ -6,11 +6,11 @@
 
 Each case is NAME:OVERRIDES (comma-separated Hydra overrides of conf/train.yaml; a recipe with
 `experiment=...`), trained with its own batch size (`data.batch_size` of the composed config)
-on the same random 28x28 grey images (the speed of a conv net does not depend on what the
-pixels show) by a bare loop: forward, the model's reconstruction loss, backward, Adam. So the
-figure is the net's cost at its batch size, not the framework's (benchmarks/throughput.py
-measures that; it holds 0.95-1.0). The cases take turns, --steps steps each, for --rounds
-rounds, so a slow spell of the machine hits them all; each case's figure is its median round,
+on the same random images (--shape, 28x28 grey by default: the speed of a conv net does not
+depend on what the pixels show) by a bare loop: forward, the model's reconstruction loss,
+backward, Adam. So the figure is the net's cost at its batch size, not the framework's
+(benchmarks/throughput.py measures that; it holds 0.95-1.0). The cases take turns, --images
+images each (rounded down to whole batches), for --rounds rounds, so a slow spell of the machine hits them all; each case's figure is its median round,
 and the first case is the baseline of the ratios. "s/epoch" is --train-images over the rate:
 the training part of an epoch (experiments/image_zoo: 54,000 Fashion-MNIST images).
 
@@ -78,13 +78,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-images", type=int, default=54000,
                         help="images in a training epoch, for the s/epoch column")
+    parser.add_argument("--shape", default="1,28,28", help="channels,height,width of the images")
     parser.add_argument("--out", type=Path, default=RESULTS / "image_speed.json")
     args = parser.parse_args()
     os.environ.update(offline_env())
     torch.set_num_threads(args.threads)
+    try:
+        shape = tuple(int(v) for v in args.shape.split(","))
+        assert len(shape) == 3
+    except (ValueError, AssertionError):
+        parser.error(f"--shape {args.shape} is not channels,height,width (e.g. 3,32,32)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [Case(spec, (1, 28, 28), Path(tmp) / str(i)) for i, spec in enumerate(args.cases)]
+        cases = [Case(spec, shape, Path(tmp) / str(i)) for i, spec in enumerate(args.cases)]
         for case in cases:
             case.run(5)  # warm-up, not counted
             case.rates.clear()
