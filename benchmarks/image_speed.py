@@ -10,8 +10,9 @@ on the same random images (--shape, 28x28 grey by default: the speed of a conv n
 depend on what the pixels show) by a bare loop: forward, the model's reconstruction loss,
 backward, Adam. So the figure is the net's cost at its batch size, not the framework's
 (benchmarks/throughput.py measures that; it holds 0.95-1.0). The cases take turns, --images
-images each (rounded down to whole batches), for --rounds rounds, so a slow spell of the machine hits them all; each case's figure is its median round,
-and the first case is the baseline of the ratios. "s/epoch" is --train-images over the rate:
+images each (rounded down to whole batches), for --rounds rounds, so a slow spell of the
+machine hits them all; each case's figure is its median round, and the first case is the
+baseline of the ratios. "s/epoch" is --train-images over the rate:
 the training part of an epoch (experiments/image_zoo: 54,000 Fashion-MNIST images).
 
 experiments/image_zoo uses it to hold a recipe to conv_ae's CPU minutes.
