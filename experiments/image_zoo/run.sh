@@ -32,6 +32,18 @@ python train.py experiment=image_zoo/hvae hydra.run.dir="$OUT/hvae"
 for r in resnet_dense_batch32 resnet_dense_batch32_cosine resnet_dense_batch32_cosine_attention conv_ae_cosine; do
     python train.py experiment=image_zoo/$r hydra.run.dir="$OUT/$r"
 done
+# 2026-11-28: the recipe that reaches +1 dB (batch 16, Adam 2e-3 with beta2 0.99, EMA 0.998),
+# the same at batch 20, and conv_ae trained by it (the control); the screen that found it is
+# listed, overrides and all, in screen_32floats.md (python experiments/image_zoo/screen.py RUNS
+# --out experiments/image_zoo/screen_32floats); the CPU of each recipe against conv_ae's:
+for r in resnet_dense_batch16_ema resnet_dense_batch20_ema conv_ae_batch16_ema; do
+    python train.py experiment=image_zoo/$r hydra.run.dir="$OUT/$r"
+done
+python benchmarks/image_speed.py "conv_ae:experiment=image_zoo/conv_ae,model.latent_dim=32" \
+    "resnet_dense_batch16_ema:experiment=image_zoo/resnet_dense_batch16_ema" \
+    "resnet_dense_batch20_ema:experiment=image_zoo/resnet_dense_batch20_ema" \
+    "resnet_dense_batch32_cosine_attention:experiment=image_zoo/resnet_dense_batch32_cosine_attention" \
+    "conv_ae_batch16_ema:experiment=image_zoo/conv_ae_batch16_ema" --rounds 7
 
 # 3. FID / KID in the features of a classifier trained here; the runs trained after it are
 #    measured in their own test stage, the ones before by eval.py.
