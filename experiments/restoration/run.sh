@@ -18,13 +18,14 @@ python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
 
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
 for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_aug \
-         upscale4_long upscale4_l1 upscale4_psnr upscale4_psnr_depth3 bottleneck_denoise25 bottleneck_upscale2; do
+         upscale4_long upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_psnr_depth3_ema \
+         bottleneck_denoise25 bottleneck_upscale2; do
     run $r data.path="$PHOTOS"
 done
 for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
-    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,bottleneck_denoise25,bottleneck_upscale2}
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,bottleneck_denoise25,bottleneck_upscale2}
 python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
