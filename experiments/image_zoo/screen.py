@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     rows = [read_run(run) for run in args.runs if (run / "metrics.json").exists()]
-    lines = ["| run | overrides | steps | val PSNR | test PSNR | test SSIM |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| run | overrides | steps | val PSNR | test PSNR | test SSIM |",
+             "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r['run']} | `{' '.join(r['overrides'])}` | {int(r['global_step']):,} | "
               f"{r['val/psnr']:.2f} | {r['test/psnr']:.2f} | {r['test/ssim']:.3f} |" for r in rows]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
