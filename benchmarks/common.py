@@ -17,3 +17,13 @@ def write_results(path: Path, results: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {path}")
+
+
+def write_run(args, results: list) -> None:
+    """A benchmark's figures to `args.out`, with its settings (paths relative to the repo)
+    and the torch version beside them."""
+    import torch
+
+    settings = {k: (os.path.relpath(v, ROOT) if isinstance(v, Path) else v)
+                for k, v in vars(args).items()}
+    write_results(args.out, {"settings": settings, "torch": torch.__version__, "results": results})

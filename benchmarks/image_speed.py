@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 # benchmarks/common.py: the running script's folder is first on sys.path
-from common import RESULTS, ROOT, offline_env, write_results
+from common import RESULTS, offline_env, write_run
 from throughput import compose
 
 
@@ -109,10 +109,7 @@ def main() -> int:
                         "rounds": [round(r, 1) for r in case.rates]})
         print(f"{case.name:>28}: batch {case.batch_size:4d} {rate:8,.0f} img/s  {rate / base:.3f}x"
               f"  {args.train_images / rate:6.1f} s/epoch")
-    settings = {k: (os.path.relpath(v, ROOT) if isinstance(v, Path) else v)
-                for k, v in vars(args).items()}
-    write_results(args.out, {"settings": settings, "torch": torch.__version__,
-                             "results": results})
+    write_run(args, results)
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 # benchmarks/common.py: the running script's folder is first on sys.path
-from common import RESULTS, ROOT, offline_env, write_results
+from common import RESULTS, ROOT, offline_env, write_run
 from throughput import compose
 
 
@@ -114,10 +114,7 @@ def main() -> int:
         results.append({"case": spec, "tokens_per_s": round(rate), "ratio": round(rate / base, 3),
                         "rounds": [round(r) for r in case.rates]})
         print(f"{case.name:>24}: {rate:9,.0f} tokens/s  {rate / base:.3f}x")
-    settings = {k: (os.path.relpath(v, ROOT) if isinstance(v, Path) else v)
-                for k, v in vars(args).items()}
-    write_results(args.out, {"settings": settings, "torch": torch.__version__,
-                             "results": results})
+    write_run(args, results)
     return 0
 
 
