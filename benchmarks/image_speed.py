@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("--shape", default="1,28,28", help="channels,height,width of the images")
     parser.add_argument("--out", type=Path, default=RESULTS / "image_speed.json")
     args = parser.parse_args()
+    bad = [spec for spec in args.cases if ":" not in spec]
+    if bad:
+        parser.error(f"cases {bad} are not NAME:OVERRIDES (e.g. conv_ae:model=conv_ae,data.batch_size=64)")
     os.environ.update(offline_env())
     torch.set_num_threads(args.threads)
     try:
