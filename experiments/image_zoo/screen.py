@@ -10,6 +10,7 @@ only reports it.
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    unfinished = [str(run) for run in args.runs if not (run / "metrics.json").exists()]
+    if unfinished:
+        print(f"left out, no metrics.json (unfinished?): {', '.join(unfinished)}", file=sys.stderr)
     rows = [read_run(run) for run in args.runs if (run / "metrics.json").exists()]
     lines = ["| run | overrides | steps | val PSNR | test PSNR | test SSIM |",
              "|---|---|---:|---:|---:|---:|"]
