@@ -27,3 +27,15 @@ def write_run(args, results: list) -> None:
     settings = {k: (os.path.relpath(v, ROOT) if isinstance(v, Path) else v)
                 for k, v in vars(args).items()}
     write_results(args.out, {"settings": settings, "torch": torch.__version__, "results": results})
+
+
+def take_turns(cases: list, rounds: int, steps, warmup: int) -> None:
+    """Run `cases` (each with `run(steps)` appending one rate to `case.rates`) in turns:
+    `warmup` uncounted steps each, then `rounds` rounds of `steps(case)` steps each, so that a
+    slow spell of the machine hits every case alike."""
+    for case in cases:
+        case.run(warmup)
+        case.rates.clear()
+    for _ in range(rounds):
+        for case in cases:
+            case.run(steps(case))

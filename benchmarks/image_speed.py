@@ -29,27 +29,19 @@ from pathlib import Path
 import torch
 
 # benchmarks/common.py: the running script's folder is first on sys.path
-from common import RESULTS, offline_env, write_run
-from throughput import compose
+from common import RESULTS, offline_env, take_turns, write_run
+from throughput import compose, random_images
 
 
 class Case:
     def __init__(self, spec: str, shape: tuple[int, int, int], tmp: Path):
-        from aelab.data.image import ImageDataModule, to_unit_float
+        from aelab.data.image import to_unit_float
         from aelab.run import build_model
 
         self.name, overrides = spec.split(":", 1)
         cfg = compose([f"paths.output_dir={tmp}", *filter(None, overrides.split(","))])
         self.batch_size = int(cfg.data.batch_size)
-
-        class RandomImages(ImageDataModule):
-            def load_splits(self):
-                gen = torch.Generator().manual_seed(0)
-                return {role: torch.randint(0, 256, (64 * self.batch_size, *shape),
-                                            dtype=torch.uint8, generator=gen)
-                        for role in ("train", "val", "test")}
-
-        dm = RandomImages(batch_size=self.batch_size, seed=0)
+        dm = random_images(shape, 64 * self.batch_size, batch_size=self.batch_size, seed=0)
         dm.setup("fit")
         torch.manual_seed(0)
         self.model = build_model(cfg, dm).train()
@@ -71,6 +63,15 @@ class Case:
         self.rates.append(steps * self.batch_size / (time.perf_counter() - start))
 
 
+def image_shape(text: str) -> tuple[int, int, int]:
+    """--shape: channels,height,width."""
+    try:
+        channels, height, width = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not channels,height,width (e.g. 3,32,32)") from None
+    return channels, height, width
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", help="NAME:OVERRIDES; the first is the baseline")
@@ -80,7 +81,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train-images", type=int, default=54000,
                         help="images in a training epoch, for the s/epoch column")
-    parser.add_argument("--shape", default="1,28,28", help="channels,height,width of the images")
+    parser.add_argument("--shape", type=image_shape, default="1,28,28",
+                        help="channels,height,width of the images")
     parser.add_argument("--out", type=Path, default=RESULTS / "image_speed.json")
     args = parser.parse_args()
     bad = [spec for spec in args.cases if ":" not in spec]
@@ -88,20 +90,11 @@ def main() -> int:
         parser.error(f"cases {bad} are not NAME:OVERRIDES (e.g. conv_ae:model=conv_ae,data.batch_size=64)")
     os.environ.update(offline_env())
     torch.set_num_threads(args.threads)
-    try:
-        shape = tuple(int(v) for v in args.shape.split(","))
-        assert len(shape) == 3
-    except (ValueError, AssertionError):
-        parser.error(f"--shape {args.shape} is not channels,height,width (e.g. 3,32,32)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [Case(spec, shape, Path(tmp) / str(i)) for i, spec in enumerate(args.cases)]
-        for case in cases:
-            case.run(5)  # warm-up (and torch.compile's compilation), not counted
-            case.rates.clear()
-        for _ in range(args.rounds):
-            for case in cases:
-                case.run(max(1, args.images // case.batch_size))
+        cases = [Case(spec, args.shape, Path(tmp) / str(i)) for i, spec in enumerate(args.cases)]
+        # the warm-up also takes torch.compile's compilation, where model.compile is on
+        take_turns(cases, args.rounds, lambda case: max(1, args.images // case.batch_size), warmup=5)
     base = statistics.median(cases[0].rates)
     results = []
     for case, spec in zip(cases, args.cases, strict=True):

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 # benchmarks/common.py: the running script's folder is first on sys.path
-from common import RESULTS, ROOT, offline_env, write_run
+from common import RESULTS, ROOT, offline_env, take_turns, write_run
 from throughput import compose
 
 
@@ -101,12 +101,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cases = [Case(spec, args.data, args.sentences, Path(tmp) / str(i))
                  for i, spec in enumerate(args.cases)]
-        for case in cases:
-            case.run(10)  # warm-up, not counted
-            case.rates.clear()
-        for _ in range(args.rounds):
-            for case in cases:
-                case.run(args.steps)
+        take_turns(cases, args.rounds, lambda case: args.steps, warmup=10)
     base = statistics.median(cases[0].rates)
     results = []
     for case, spec in zip(cases, args.cases, strict=True):

@@ -101,26 +101,32 @@ def sync(device: torch.device) -> None:
 
 
 # -- images ------------------------------------------------------------------------------------
-def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
-    from aelab.data.image import ImageDataModule, to_unit_float
-    from aelab.run import build_model
+def random_images(shape: tuple[int, int, int], n: int, **datamodule_kwargs):
+    """The usual ImageDataModule over fixed random uint8 images (seed 0): `n` for training,
+    256 each for validation and test. A conv net's speed does not depend on the pixels."""
+    from aelab.data.image import ImageDataModule
 
     class TensorImages(ImageDataModule):
-        """The benchmark's fixed uint8 tensors in the usual ImageDataModule."""
-
         def load_splits(self):
             gen = torch.Generator().manual_seed(0)
             return {role: torch.randint(0, 256, (n if role == "train" else 256, *shape),
                                         dtype=torch.uint8, generator=gen)
                     for role in ("train", "val", "test")}
 
+    return TensorImages(**datamodule_kwargs)
+
+
+def image_case(shape: tuple[int, int, int], n: int, args, tmp: Path) -> dict:
+    from aelab.data.image import to_unit_float
+    from aelab.run import build_model
+
     overrides = ["model=conv_ae", f"trainer.accelerator={args.accelerator}",
                  f"trainer.precision={args.precision}", f"paths.output_dir={tmp}",
                  "trainer.log_every_n_steps=50", f"model.compile={str(args.compile).lower()}",
                  f"model.net.channels_last={str(args.channels_last).lower()}"]
     cfg = compose(overrides)
-    dm = TensorImages(batch_size=args.batch_size, seed=0,
-                      on_device="auto" if args.accelerator == "gpu" else False)
+    dm = random_images(shape, n, batch_size=args.batch_size, seed=0,
+                       on_device="auto" if args.accelerator == "gpu" else False)
     dm.setup("fit")
     torch.manual_seed(0)
     template = build_model(cfg, dm)
