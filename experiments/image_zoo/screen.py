@@ -30,10 +30,11 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    unfinished = [str(run) for run in args.runs if not (run / "metrics.json").exists()]
-    if unfinished:
-        print(f"left out, no metrics.json (unfinished?): {', '.join(unfinished)}", file=sys.stderr)
-    rows = [read_run(run) for run in args.runs if (run / "metrics.json").exists()]
+    finished = [run for run in args.runs if (run / "metrics.json").exists()]
+    if len(finished) < len(args.runs):
+        left = ", ".join(str(run) for run in args.runs if run not in finished)
+        print(f"left out, no metrics.json (unfinished?): {left}", file=sys.stderr)
+    rows = [read_run(run) for run in finished]
     lines = ["| run | overrides | steps | val PSNR | test PSNR | test SSIM |",
              "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r['run']} | `{' '.join(r['overrides'])}` | {int(r['global_step']):,} | "

@@ -11,9 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import torch
 
+from aelab.data.hub import load_splits
 from aelab.metrics.image import YChannelPSNR
 from aelab.run import load_run
 
@@ -26,8 +26,7 @@ def per_photo(run: Path) -> dict:
     clean = torch.cat([datamodule.on_after_batch_transfer(b, 0) for b in datamodule.test_dataloader()])
     inputs = model.step_inputs(clean, "test", 0)  # the bicubic upsampling of the downsampled image
     restored = torch.cat([model(batch) for batch in inputs.split(256)])
-    photos = pq.read_table(Path(cfg.data.path) / "test-00000-of-00001.parquet",
-                           columns=["photo"]).column("photo").to_pylist()
+    photos = load_splits(cfg.data.path)["test"]["photo"]  # the loader the run's data went through
     if len(photos) != len(clean):
         raise SystemExit(f"{run}: {len(clean)} test images but {len(photos)} photo names")
     scores = {}
