@@ -24,6 +24,20 @@ def test_unet_keeps_any_image_size(depth, skips):
         assert net.forward_logits(torch.rand(shape)).shape == shape
 
 
+@pytest.mark.parametrize("depth", [0, 1])
+def test_a_shuffled_unet_works_on_the_folded_grid_and_keeps_any_image_size(depth):
+    """shuffle=4 folds each 4x4 block into channels: the net's stages see a 4x smaller grid,
+    and sizes that are no multiple of 4 are padded and cropped back."""
+    net = build_net("unet", (3, 32, 32), f"model.depth={depth}", "model.width=4",
+                    "model.net.shuffle=4")
+    assert net.stem.in_channels == 3 * 16 and net.head.out_channels == 3 * 16
+    seen = []
+    net.middle.register_forward_hook(lambda module, inputs, output: seen.append(output.shape[-2:]))
+    for shape in [(2, 3, 32, 32), (1, 3, 30, 45)]:
+        assert net.forward_logits(torch.rand(shape)).shape == shape
+    assert seen == [(8 // 2**depth,) * 2, (8 // 2**depth, 12 // 2**depth)]
+
+
 def test_unet_output_depends_on_every_scale_through_the_skips():
     """A pixel's output moves when the input moves at that pixel: the full-resolution skip
     passes detail that a 4x-downsampled path alone would blur."""

@@ -33,6 +33,7 @@ ADDED = {
     ("aelab.nets.image.resnet.ResNetAutoencoder", "latent"): "dense",
     ("aelab.nets.image.resnet.ResNetAutoencoder", "attention"): False,
     ("aelab.nets.image.resnet.ResNetAutoencoder", "heads"): 1,
+    ("aelab.nets.image.unet.UNet", "shuffle"): 1,
 }
 
 

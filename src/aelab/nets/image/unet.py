@@ -8,6 +8,12 @@ upsamples to the exact size of the encoder stage it mirrors (odd sizes work: 28 
 concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net). Fully convolutional: it
 restores images of any size, not only the training size.
 
+`shuffle=s` runs the whole net on an s-times smaller grid: the stem folds each s x s block of
+pixels into channels (pixel unshuffle, lossless) and the head unfolds them (pixel shuffle,
+ESPCN). For x4 upscaling the bicubic input holds no detail finer than its 4x4 blocks, so the
+full-resolution stages spend most of the compute on nothing new; on the folded grid the same
+compute buys a wider, deeper net (EDSR's body runs at the low resolution for this reason).
+
 The dense-bottleneck nets (conv.py, resnet.py) remain what codes, sampling and interpolation
 need; this one has `has_code = False`, and its model serves reconstruct / denoise / upscale.
 With `model.residual=true` the model adds the net's output to its input (DnCNN, VDSR).
@@ -57,25 +63,28 @@ class UNet(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], depth: NonNegativeInt,
                  width: PositiveInt, *, blocks: PositiveInt, skips: Literal["add", "concat"],
-                 norm: Norm, activation: Activation, channels_last: bool):
+                 norm: Norm, activation: Activation, channels_last: bool, shuffle: PositiveInt):
         super().__init__()
         channels, height, width_px = image_shape
-        if depth:
-            check_depth(height, width_px, depth)
+        self.shuffle = shuffle
+        if depth:  # the stages halve the folded grid (a ragged edge is padded: forward_logits)
+            check_depth(-(-height // shuffle), -(-width_px // shuffle), depth)
         self.image_shape = tuple(image_shape)
         widths = [width * 2**i for i in range(depth + 1)]
 
         def stage(c: int) -> nn.Sequential:
             return nn.Sequential(*[ResidualBlock(c, norm, activation) for _ in range(blocks)])
 
-        self.stem = nn.Conv2d(channels, width, 3, 1, 1)
+        # fold / unfold hold no weights: checkpoints from before `shuffle` load unchanged
+        self.fold, self.unfold = nn.PixelUnshuffle(shuffle), nn.PixelShuffle(shuffle)
+        self.stem = nn.Conv2d(channels * shuffle**2, width, 3, 1, 1)
         self.down_stages = nn.ModuleList(stage(c) for c in widths[:-1])
         pairs = list(zip(widths[:-1], widths[1:], strict=True))  # (stage's width, next one's)
         self.downs = nn.ModuleList(nn.Conv2d(a, b, 3, 2, 1) for a, b in pairs)
         self.middle = stage(widths[-1])
         self.ups = nn.ModuleList(Up(b, a, skips) for a, b in pairs)
         self.up_stages = nn.ModuleList(stage(c) for c in widths[:-1])
-        self.head = nn.Conv2d(width, channels, 3, 1, 1)
+        self.head = nn.Conv2d(width, channels * shuffle**2, 3, 1, 1)
         # Zero output at the start: a residual model begins as the identity (the noisy or
         # bicubic input, a good first guess) instead of input + random noise.
         nn.init.zeros_(self.head.weight)
@@ -83,9 +92,13 @@ class UNet(nn.Module):
         self.channels_last = use_channels_last(self, channels_last)
 
     def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        s = self.shuffle
+        if height % s or width % s:  # fold whole blocks: pad the edge by replication, crop after
+            x = F.pad(x, (0, -width % s, 0, -height % s), mode="replicate")
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        h = self.stem(x)
+        h = self.stem(self.fold(x))
         skips = []
         for stage, down in zip(self.down_stages, self.downs, strict=True):
             h = stage(h)
@@ -94,7 +107,7 @@ class UNet(nn.Module):
         h = self.middle(h)
         for i in reversed(range(len(self.ups))):
             h = self.up_stages[i](self.ups[i](h, skips[i]))
-        return self.head(h)
+        return self.unfold(self.head(h))[..., :height, :width]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.forward_logits(x))
