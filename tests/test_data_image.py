@@ -32,6 +32,26 @@ def test_decoded_images_are_cached_and_reused(parquet_images, tmp_path):
     assert torch.equal(first.splits["val"], second.splits["val"])
 
 
+def test_two_runs_filling_the_same_cache_at_once_both_succeed(parquet_images, tmp_path,
+                                                              monkeypatch):
+    """Runs started side by side decode the same split at once: here the second one writes
+    and renames its cache file while the first is between writing and renaming its own."""
+    import aelab.data.image as image_data
+
+    cache, save, inside = tmp_path / "cache", torch.save, []
+
+    def save_then_let_the_other_run_write(obj, path):
+        save(obj, path)
+        if not inside:
+            inside.append(True)
+            ImageDataModule(path=str(parquet_images), cache_dir=str(cache)).setup()
+
+    monkeypatch.setattr(image_data.torch, "save", save_then_let_the_other_run_write)
+    dm = ImageDataModule(path=str(parquet_images), cache_dir=str(cache))
+    dm.setup()
+    assert inside and sorted(p.suffix for p in cache.iterdir()) == [".pt"] * 3  # no .tmp left
+
+
 def test_validation_slice_is_seeded(parquet_images):
     a = ImageDataModule(path=str(parquet_images), seed=1)
     b = ImageDataModule(path=str(parquet_images), seed=1)

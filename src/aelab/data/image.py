@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -242,9 +244,12 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         file.parent.mkdir(parents=True, exist_ok=True)
         if skipped:
             skipped_file.write_text(json.dumps(skipped))
-        tmp = file.with_suffix(".tmp")
+        # A temporary file of this writer's own: runs started side by side (a parallel sweep)
+        # decode the same split at once, and each renames only what it wrote.
+        handle, tmp = tempfile.mkstemp(suffix=".tmp", prefix=file.stem, dir=file.parent)
+        os.close(handle)
         torch.save(images, tmp)
-        tmp.replace(file)  # atomic: a killed run never leaves half a cache file
+        Path(tmp).replace(file)  # atomic: a killed run never leaves half a cache file
         return images, skipped
 
     def prepare_data(self) -> None:
