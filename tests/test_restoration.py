@@ -38,6 +38,17 @@ def test_a_shuffled_unet_works_on_the_folded_grid_and_keeps_any_image_size(depth
     assert seen == [(8 // 2**depth,) * 2, (8 // 2**depth, 12 // 2**depth)]
 
 
+def test_res_scale_shrinks_every_blocks_step_from_the_identity():
+    torch.manual_seed(0)
+    full = build_net("unet", (3, 16, 16), "model.depth=1", "model.width=4")
+    torch.manual_seed(0)
+    scaled = build_net("unet", (3, 16, 16), "model.depth=1", "model.width=4",
+                       "model.net.res_scale=0.1")
+    h = torch.rand(2, 4, 16, 16)
+    block, scaled_block = full.down_stages[0][0], scaled.down_stages[0][0]
+    assert torch.allclose(scaled_block(h) - h, 0.1 * (block(h) - h), atol=1e-6)
+
+
 def test_unet_output_depends_on_every_scale_through_the_skips():
     """A pixel's output moves when the input moves at that pixel: the full-resolution skip
     passes detail that a 4x-downsampled path alone would blur."""

@@ -27,20 +27,23 @@ from torch import nn
 
 from aelab.nets.image.conv import check_depth, use_channels_last
 from aelab.nets.image.layers import Activation, Norm, activation, norm2d
-from aelab.options import NonNegativeInt, PositiveInt
+from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class ResidualBlock(nn.Module):
-    """x + conv(act(norm(conv(x)))): the EDSR block (norm none by default in the yaml,
-    since batch statistics shift a restoration net's output by the batch's content)."""
+    """x + scale * conv(act(norm(conv(x)))): the EDSR block (norm none by default in the yaml,
+    since batch statistics shift a restoration net's output by the batch's content). EDSR's
+    residual scaling (`scale` 0.1) keeps a deep or wide stack without normalisation from
+    diverging: each block starts as a small step from the identity."""
 
-    def __init__(self, channels: int, norm: Norm, act: Activation):
+    def __init__(self, channels: int, norm: Norm, act: Activation, scale: float):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), norm2d(norm, channels),
                                   activation(act), nn.Conv2d(channels, channels, 3, 1, 1))
+        self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return x + self.scale * self.body(x)
 
 
 class Up(nn.Module):
@@ -63,7 +66,8 @@ class UNet(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], depth: NonNegativeInt,
                  width: PositiveInt, *, blocks: PositiveInt, skips: Literal["add", "concat"],
-                 norm: Norm, activation: Activation, channels_last: bool, shuffle: PositiveInt):
+                 norm: Norm, activation: Activation, channels_last: bool, shuffle: PositiveInt,
+                 res_scale: PositiveFloat):
         super().__init__()
         channels, height, width_px = image_shape
         self.shuffle = shuffle
@@ -73,7 +77,8 @@ class UNet(nn.Module):
         widths = [width * 2**i for i in range(depth + 1)]
 
         def stage(c: int) -> nn.Sequential:
-            return nn.Sequential(*[ResidualBlock(c, norm, activation) for _ in range(blocks)])
+            return nn.Sequential(*[ResidualBlock(c, norm, activation, res_scale)
+                                   for _ in range(blocks)])
 
         # fold / unfold hold no weights: checkpoints from before `shuffle` load unchanged
         self.fold, self.unfold = nn.PixelUnshuffle(shuffle), nn.PixelShuffle(shuffle)
