@@ -19,27 +19,27 @@ python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
 for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_aug \
          upscale4_long upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_psnr_depth3_ema \
-         upscale4_lowres upscale4_lowres_wide upscale4_l1_depth3_w24 \
+         upscale4_lowres upscale4_lowres_wide upscale4_lowres_psnr upscale4_l1_depth3_w24 \
          bottleneck_denoise25 bottleneck_upscale2; do
     run $r data.path="$PHOTOS"
 done
 for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
-    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_wide,upscale4_l1_depth3_w24,bottleneck_denoise25,bottleneck_upscale2}
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,bottleneck_denoise25,bottleneck_upscale2}
 python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
 # The x4 nets averaged over the 8 flips and quarter turns of their input (EDSR+), into each
 # run's eval_metrics_self_ensemble.json; self_ensemble.json gathers them with the plain scores.
-SE="upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_lowres upscale4_lowres_wide upscale4_l1_depth3_w24"
+SE="upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_lowres upscale4_l1_depth3_w24"
 for r in $SE; do
     python eval.py run_dir="$OUT/$r" self_ensemble=true
 done
 python $HERE/self_ensemble.py $(for r in $SE; do echo "$OUT/$r"; done) > $HERE/self_ensemble.json
 
 # The x4 runs' Y PSNR split by test photo (sky / plants): per_photo_x4.json, quoted in the README.
-python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_lowres,upscale4_lowres_wide,upscale4_l1_depth3_w24} \
+python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24} \
     > $HERE/per_photo_x4.json
 
 # A region of a test photo (192x320), restored whole through generate.py input= (tiled),
