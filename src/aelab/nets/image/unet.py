@@ -2,10 +2,10 @@
 vector code, so what the input already holds reaches the output through the skips.
 
 A stem conv (at full resolution unless `shuffle`, below), then `depth` stride-2 stages
-doubling the channels from `width`, `blocks` residual blocks at every resolution on each side; each decoder stage
-upsamples to the exact size of the encoder stage it mirrors (odd sizes work: 28 -> 14 -> 7
--> 4 and back) and merges that stage's features, added (`skips=add`, RED-Net) or
-concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net). Fully convolutional: it
+doubling the channels from `width`, `blocks` residual blocks at every resolution on each
+side; each decoder stage upsamples to the exact size of the encoder stage it mirrors (odd
+sizes work: 28 -> 14 -> 7 -> 4 and back) and merges that stage's features, added
+(`skips=add`, RED-Net) or concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net). Fully convolutional: it
 restores images of any size, not only the training size.
 
 `shuffle=s` runs the whole net on an s-times smaller grid: the stem folds each s x s block of
