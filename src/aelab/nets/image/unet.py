@@ -5,8 +5,8 @@ A stem conv (at full resolution unless `shuffle`, below), then `depth` stride-2 
 doubling the channels from `width`, `blocks` residual blocks at every resolution on each
 side; each decoder stage upsamples to the exact size of the encoder stage it mirrors (odd
 sizes work: 28 -> 14 -> 7 -> 4 and back) and merges that stage's features, added
-(`skips=add`, RED-Net) or concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net). Fully convolutional: it
-restores images of any size, not only the training size.
+(`skips=add`, RED-Net) or concatenated and mixed by a 1x1 conv (`skips=concat`, U-Net).
+Fully convolutional: it restores images of any size, not only the training size.
 
 `shuffle=s` runs the whole net on an s-times smaller grid: the stem folds each s x s block of
 pixels into channels (pixel unshuffle, lossless) and the head unfolds them (pixel shuffle,
