@@ -4,10 +4,10 @@
 # Sets up what the machine lacks, checks every import one by one (a hang shows as the import
 # that timed out, not as a silent call), then runs the GPU scripts, each under its own
 # timeout so that one stuck step costs its own minutes only:
-#   text    experiments/text_wordnet/gpu_screen.sh (CPU recipes at their step budget) beside
-#           experiments/text_wordnet/gpu.sh's Transformer runs (a shared GPU: said in the logs)
+#   train   experiments/gpu_screen.sh (CPU recipes, text and x4, at their own step budget)
+#           beside experiments/text_wordnet/gpu.sh's Transformer runs, sharing the GPU
 #   bench   benchmarks/gpu.sh (throughput, the GPU to itself)
-# JOBS picks and orders them (default "text bench"); TEXT_S and BENCH_S are their limits.
+# JOBS picks and orders them (default "train bench"); TRAIN_S and BENCH_S are their limits.
 # What comes back (the tool's $OUT, at most 8 files): session.log, one log per job, runs.tgz (run dirs
 # without checkpoints) and bench.tgz (benchmarks/results/gpu_*.json).
 set -uo pipefail
@@ -40,8 +40,8 @@ done
 timeout 60 python -c "import torch; print(torch.cuda.get_device_name(0), torch.randn(2, device='cuda').sum().item() * 0)" \
   || { say "no CUDA from torch"; exit 1; }
 
-text() {
-  MAX_TIME=${SCREEN_MAX_TIME:-00:00:04:30} bash experiments/text_wordnet/gpu_screen.sh \
+train() {
+  MAX_TIME=${SCREEN_MAX_TIME:-00:00:04:30} bash experiments/gpu_screen.sh \
     > "$RET/screen.log" 2>&1 & local s=$!
   BUDGET_S=${GPU_TEXT_BUDGET_S:-320} RESERVE_S=75 RUNS="transformer_lm transformer_ae transformer_vae" \
     bash experiments/text_wordnet/gpu.sh > "$RET/gpu_text.log" 2>&1 & local g=$!
@@ -50,14 +50,14 @@ text() {
 }
 bench() { bash benchmarks/gpu.sh > "$RET/bench.log" 2>&1; say "bench rc $?"; tail -n 25 "$RET/bench.log"; }
 
-for job in ${JOBS:-text bench}; do
+for job in ${JOBS:-train bench}; do
   case $job in
-    text) limit=${TEXT_S:-360} ;;
+    train) limit=${TRAIN_S:-360} ;;
     bench) limit=${BENCH_S:-170} ;;
     *) say "unknown job $job"; continue ;;
   esac
   say "job $job (limit ${limit}s)"
-  export -f say text bench; export RET start
+  export -f say train bench; export RET start
   # in a process group of its own, so that the limit stops the job's runs too, and nothing else
   setsid bash -c "$job" & pid=$!
   ( sleep "$limit"; kill -- -"$pid" 2>/dev/null && say "job $job stopped at its limit" ) & watch=$!
