@@ -10,6 +10,7 @@
 # JOBS picks and orders them (default "train bench"); TRAIN_S and BENCH_S are their limits.
 # What comes back (the tool's $OUT, at most 8 files): session.log, one log per job, runs.tgz (run dirs
 # without checkpoints) and bench.tgz (benchmarks/results/gpu_*.json).
+# Its limits add up to about 540 s (imports 40, train 330, bench 160): a 590 s call.
 set -uo pipefail
 RET=${OUT:-outputs/gpu_session}  # the tool's folder of files to bring back
 unset OUT  # the GPU scripts read OUT as where their runs go
@@ -41,9 +42,9 @@ timeout 60 python -c "import torch; print(torch.cuda.get_device_name(0), torch.r
   || { say "no CUDA from torch"; exit 1; }
 
 train() {
-  MAX_TIME=${SCREEN_MAX_TIME:-00:00:04:30} bash experiments/gpu_screen.sh \
+  MAX_TIME=${SCREEN_MAX_TIME:-00:00:04:00} bash experiments/gpu_screen.sh \
     > "$RET/screen.log" 2>&1 & local s=$!
-  BUDGET_S=${GPU_TEXT_BUDGET_S:-320} RESERVE_S=75 RUNS="transformer_lm transformer_ae transformer_vae" \
+  BUDGET_S=${GPU_TEXT_BUDGET_S:-300} RESERVE_S=75 RUNS="transformer_lm transformer_ae transformer_vae" \
     bash experiments/text_wordnet/gpu.sh > "$RET/gpu_text.log" 2>&1 & local g=$!
   wait $s; say "screen rc $?"; wait $g; say "gpu.sh rc $?"
   tail -n 10 "$RET/screen.log"; tail -n 6 "$RET/gpu_text.log"
@@ -52,8 +53,8 @@ bench() { bash benchmarks/gpu.sh > "$RET/bench.log" 2>&1; say "bench rc $?"; tai
 
 for job in ${JOBS:-train bench}; do
   case $job in
-    train) limit=${TRAIN_S:-360} ;;
-    bench) limit=${BENCH_S:-170} ;;
+    train) limit=${TRAIN_S:-330} ;;
+    bench) limit=${BENCH_S:-160} ;;
     *) say "unknown job $job"; continue ;;
   esac
   say "job $job (limit ${limit}s)"
