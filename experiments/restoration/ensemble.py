@@ -20,6 +20,8 @@ import torch
 from aelab.run import load_run, scalar_metrics
 
 MUST_MATCH = ("data", "corruption")
+# data settings that leave the test images and their degradation as they are
+TRAINING_ONLY = ("augment", "path", "seed", "batch_size", "num_workers")
 
 
 def load(run: Path, self_ensemble: bool):
@@ -43,8 +45,8 @@ def main() -> None:
     for run in args.runs[1:]:
         other_cfg, _, model = load(run, args.self_ensemble)
         for key in MUST_MATCH:
-            mine = {k: v for k, v in cfg[key].items() if k not in ("augment", "path")}
-            theirs = {k: v for k, v in other_cfg[key].items() if k not in ("augment", "path")}
+            mine = {k: v for k, v in cfg[key].items() if k not in TRAINING_ONLY}
+            theirs = {k: v for k, v in other_cfg[key].items() if k not in TRAINING_ONLY}
             if mine != theirs:
                 raise SystemExit(f"{run} differs from {args.runs[0]} in `{key}`: {theirs} != {mine}")
         members.append(model)

@@ -24,9 +24,12 @@ for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_a
     run $r data.path="$PHOTOS"
 done
 for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
+# the best x4 recipe again with another seed: how much of a difference between x4 rows is noise
+python train.py experiment=restoration/upscale4_lowres seed=1 data.path="$PHOTOS" \
+    hydra.run.dir="$OUT/upscale4_lowres_seed1"
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
-    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,bottleneck_denoise25,bottleneck_upscale2}
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_seed1,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,bottleneck_denoise25,bottleneck_upscale2}
 python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
@@ -37,6 +40,15 @@ for r in $SE; do
     python eval.py run_dir="$OUT/$r" self_ensemble=true
 done
 python $HERE/self_ensemble.py $(for r in $SE; do echo "$OUT/$r"; done) > $HERE/self_ensemble.json
+
+# Several x4 nets as one (outputs averaged), plain and self-ensembled: ensemble.json.
+rm -f $HERE/ensemble.json
+ens() { python $HERE/ensemble.py "$@" --out $HERE/ensemble.json; }
+ens "$OUT"/upscale4_{lowres,psnr_depth3}
+ens "$OUT"/upscale4_{lowres,psnr_depth3} --self-ensemble
+ens "$OUT"/upscale4_{lowres,psnr_depth3,l1_depth3_w24,lowres_wide,l1}
+ens "$OUT"/upscale4_{lowres,lowres_seed1}
+ens "$OUT"/upscale4_{lowres,lowres_seed1} --self-ensemble
 
 # The x4 runs' Y PSNR split by test photo (sky / plants): per_photo_x4.json, quoted in the README.
 python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24} \
