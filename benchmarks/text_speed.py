@@ -13,6 +13,8 @@ all; each case's figure is its median round, and the first case is the baseline 
 Tokens are the predicted ones (words and <eos>, no padding), the unit of a perplexity.
 
 experiments/text_wordnet uses it to give the Transformers the LSTMs' wall-clock budget.
+--compile NAME[,NAME...] runs those cases' encoder and decoder through torch.compile (inductor,
+dynamic shapes: the batches' lengths vary); the compiling happens in the warm-up steps.
 """
 
 import argparse
@@ -50,7 +52,7 @@ def training_loss(model, batch: dict) -> torch.Tensor:
 
 
 class Case:
-    def __init__(self, spec: str, data: Path, sentences: int, tmp: Path):
+    def __init__(self, spec: str, data: Path, sentences: int, tmp: Path, compiled: set[str]):
         from aelab.data.text import TextDataModule
         from aelab.run import build_model
 
@@ -63,6 +65,10 @@ class Case:
                        *filter(None, overrides.split(","))])
         torch.manual_seed(0)
         self.model = build_model(cfg, dm).train()
+        if self.name in compiled:
+            for part in ("encoder", "decoder"):
+                if hasattr(self.model, part):
+                    setattr(self.model, part, torch.compile(getattr(self.model, part), dynamic=True))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.batches = list(dm.train_dataloader())
         self.next = 0
@@ -91,6 +97,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=150, help="timed steps per case and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--compile", default="", help="comma list of case NAMEs to torch.compile")
     parser.add_argument("--out", type=Path, default=RESULTS / "text_speed.json")
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -99,8 +106,11 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [Case(spec, args.data, args.sentences, Path(tmp) / str(i))
+        compiled = set(filter(None, args.compile.split(",")))
+        cases = [Case(spec, args.data, args.sentences, Path(tmp) / str(i), compiled)
                  for i, spec in enumerate(args.cases)]
+        if unknown := compiled - {case.name for case in cases}:
+            parser.error(f"--compile names no case: {sorted(unknown)}")
         take_turns(cases, args.rounds, lambda case: args.steps, warmup=10)
     base = statistics.median(cases[0].rates)
     results = []
