@@ -36,6 +36,27 @@ def test_every_option_of_a_group_composes(group):
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_adam_is_an_option_and_takes_the_same_step(name):
+    """optimizer.fused=true: the same update as the default implementation, in one kernel."""
+    import torch
+    from hydra.utils import instantiate
+
+    steps = {}
+    for fused in (None, True):
+        cfg = compose_config([f"optimizer={name}", f"optimizer.fused={fused is True}".lower()])
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 3)
+        optimizer = instantiate(cfg.optimizer)(net.parameters())
+        assert bool(optimizer.defaults["fused"]) is bool(fused)
+        for _ in range(3):
+            optimizer.zero_grad()
+            net(torch.ones(2, 4)).pow(2).sum().backward()
+            optimizer.step()
+        steps[fused] = net.weight.detach().clone()
+    assert torch.allclose(steps[None], steps[True], atol=1e-6)
+
+
 def test_hub_presets_name_the_real_datasets():
     paths = {d: compose_config([f"data={d}"]).data.path for d in ("cifar10", "mnist", "fashion_mnist")}
     assert paths == {"cifar10": "uoft-cs/cifar10", "mnist": "ylecun/mnist",
