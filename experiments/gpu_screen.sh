@@ -22,7 +22,6 @@ x4=restoration/upscale4_lowres                     # +0.82 dB on Y (target +1.0)
 wide=restoration/upscale4_lowres_wide,model.net.res_scale=1.0  # diverged at Adam 1e-3
 SCREEN=${SCREEN:-"
 ae=$ae
-ae_6ep=$ae,trainer.max_epochs=6
 ae_memory=$ae,model.decoder.inject=memory
 vae=$vae
 vae_wd02=$vae,model.word_dropout=0.2
