@@ -24,8 +24,6 @@ carry=${CARRY:-.gpu_carry}
 py=$(command -v python3)
 mkdir -p /tmp/bin && printf '#!/bin/sh\nexec %s "$@"\n' "$py" > /tmp/bin/python && chmod +x /tmp/bin/python
 export PATH=/tmp/bin:$PATH PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-# datasets imports jax when it is installed (its formatters); keep jax off the GPU
-export JAX_PLATFORMS=cpu XLA_PYTHON_CLIENT_PREALLOCATE=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 say "python: $py"
 timeout 120 python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
