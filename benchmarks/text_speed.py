@@ -7,9 +7,10 @@
 Each case is NAME:BATCH:OVERRIDES (comma-separated Hydra overrides of conf/train.yaml). Every
 case trains on the same WordNet sentences (--sentences of them, one vocabulary) with a bare
 loop (forward, the objective's training loss, backward, the case's optimizer step), so the
-figure is the net's and objective's cost, not the framework's (benchmarks/throughput.py measures that). The cases
-take turns, --steps steps each, for --rounds rounds, so a slow spell of the machine hits them
-all; each case's figure is its median round, and the first case is the baseline of the ratios.
+figure is the net's and objective's cost, not the framework's (benchmarks/throughput.py
+measures that). The cases take turns, --steps steps each, for --rounds rounds, so a slow
+spell of the machine hits them all; each case's figure is its median round, and the first
+case is the baseline of the ratios.
 Tokens are the predicted ones (words and <eos>, no padding), the unit of a perplexity.
 
 experiments/text_wordnet uses it to give the Transformers the LSTMs' wall-clock budget.

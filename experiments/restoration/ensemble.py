@@ -1,8 +1,9 @@
 """Test several restoration runs as one model: their outputs averaged (optionally each
 self-ensembled over the 8 flips and quarter turns). How far apart are the nets' errors?
 
-    python experiments/restoration/ensemble.py outputs/experiments/restoration/upscale4_{lowres,psnr_depth3} \\
-        [--self-ensemble] [--out ensemble.json]
+    R=outputs/experiments/restoration
+    python experiments/restoration/ensemble.py $R/upscale4_lowres $R/upscale4_psnr_depth3 \\
+        [--self-ensemble] [--out experiments/restoration/ensemble.json]
 
 The runs must restore the same test images the same way (same data, corruption and
 `model.residual`); the first run's data module and metrics score the average. Prints the
