@@ -41,18 +41,7 @@ for spec in $SCREEN; do
     > "$OUT/$name.log" 2>&1 & pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || echo "a run failed (pid $p): see $OUT/*.log" >&2; done
-python - "$OUT" $SCREEN <<'PY'
-import json, sys
-out, specs = sys.argv[1], sys.argv[2:]
-keys = ["global_step", "test/bleu", "test/rec_ppl", "test/ppl", "test/kl", "test/active_units",
-        "test/psnr_y", "test/psnr_bicubic_y", "time/mean_epoch_s"]
-print(f"{'run':<14}" + "".join(f"{k.split('/')[-1]:>15}" for k in keys))
-for spec in specs:
-    name = spec.split("=", 1)[0]
-    try:
-        m = json.load(open(f"{out}/{name}/metrics.json"))
-    except OSError:
-        m = {}
-    print(f"{name:<14}" + "".join(f"{m[k]:>15.5g}" if m.get(k) is not None else f"{'-':>15}"
-                                  for k in keys))
-PY
+# the runs side by side: what differs in their configs, and the screened metrics
+metrics=(global_step test/bleu test/rec_ppl test/ppl test/kl test/active_units test/psnr_y
+         test/psnr_bicubic_y time/mean_epoch_s)
+python compare.py "$OUT" "${metrics[@]/#/--metric=}" --out "$OUT/compare"
