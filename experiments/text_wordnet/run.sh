@@ -51,6 +51,9 @@ run() {
       done
       { gen transformer_vae_v1 sample transformer_vae_v1_sample_greedy num_images=10 &&
         gen transformer_vae_v1 interpolate transformer_vae_v1_interpolate num_images=24 steps=6; } & pids+=($!)
+      r=transformer_vae  # the round-2 recipe gpu.sh runs
+      { gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9 &&
+        gen $r interpolate ${r}_interpolate num_images=24 steps=6; } & pids+=($!)
       r=transformer_vae_fn
       { gen $r sample ${r}_sample_greedy num_images=10 &&
         gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
