@@ -46,7 +46,8 @@ run() {
       for r in transformer_lm_v1 transformer_lm transformer_lm_ema; do
         gen $r sample ${r}_sample_top_p num_images=10 decoding=sample top_p=0.9 & pids+=($!)
       done
-      for r in transformer_ae_v1 transformer_ae_gated transformer_ae transformer_ae_gated_ema998; do
+      for r in transformer_ae_v1 transformer_ae_gated transformer_ae transformer_ae_gated_ema998 \
+               transformer_ae_gated_ema997_lr2e3_tmax6; do
         gen $r reconstruct ${r}_reconstruct num_images=20 & pids+=($!)
       done
       { gen transformer_vae_v1 sample transformer_vae_v1_sample_greedy num_images=10 &&
