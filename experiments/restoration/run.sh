@@ -35,7 +35,7 @@ python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fash
 
 # The x4 nets averaged over the 8 flips and quarter turns of their input (EDSR+), into each
 # run's eval_metrics_self_ensemble.json; self_ensemble.json gathers them with the plain scores.
-SE="upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_lowres"
+SE="upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_lowres upscale4_lowres_seed1"
 for r in $SE; do
     python eval.py run_dir="$OUT/$r" self_ensemble=true
 done
