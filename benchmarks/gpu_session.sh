@@ -49,6 +49,7 @@ train() {
 }
 bench() { bash benchmarks/gpu.sh > "$RET/bench.log" 2>&1; say "bench rc $?"; tail -n 25 "$RET/bench.log"; }
 
+export -f say train bench; export RET start  # for the jobs' own shells
 for job in ${JOBS:-train bench}; do
   case $job in
     train) limit=${TRAIN_S:-330} ;;
@@ -56,7 +57,6 @@ for job in ${JOBS:-train bench}; do
     *) say "unknown job $job"; continue ;;
   esac
   say "job $job (limit ${limit}s)"
-  export -f say train bench; export RET start
   # in a process group of its own, so that the limit stops the job's runs too, and nothing else
   setsid bash -c "$job" & pid=$!
   ( sleep "$limit"; kill -- -"$pid" 2>/dev/null && say "job $job stopped at its limit" ) & watch=$!

@@ -42,7 +42,7 @@ def main() -> None:
     if len(args.runs) < 2:
         parser.error("name two runs or more")
     cfg, datamodule, host = load(args.runs[0], args.self_ensemble)
-    members = [host]
+    others = []
     for run in args.runs[1:]:
         other_cfg, _, model = load(run, args.self_ensemble)
         for key in MUST_MATCH:
@@ -50,12 +50,12 @@ def main() -> None:
             theirs = {k: v for k, v in other_cfg[key].items() if k not in TRAINING_ONLY}
             if mine != theirs:
                 raise SystemExit(f"{run} differs from {args.runs[0]} in `{key}`: {theirs} != {mine}")
-        members.append(model)
+        others.append(model)
     host_output = host.output  # the bound method, before it is replaced below
 
     def mean_output(inputs: torch.Tensor) -> torch.Tensor:
         # residual outputs (input + correction, unclipped), so the mean is the mean correction
-        outs = [host_output(inputs)] + [m.output(inputs) for m in members[1:]]
+        outs = [host_output(inputs)] + [m.output(inputs) for m in others]
         return torch.stack(outs).mean(0)
 
     host.output = mean_output
