@@ -178,6 +178,38 @@ def test_augmentation_moves_pixels_as_a_flip_turn_or_channel_order_would():
     assert torch.equal(module.on_after_batch_transfer(batch, 0), batch.float() / 255)
 
 
+def test_random_crop_cuts_a_window_of_each_image_at_its_own_place():
+    from aelab.data.image import random_crop
+
+    torch.manual_seed(0)
+    images = torch.arange(40 * 2 * 8 * 10, dtype=torch.float32).view(40, 2, 8, 10)
+    out = random_crop(images, 4)
+    assert out.shape == (40, 2, 4, 4)
+    places = set()
+    for x, y in zip(images, out, strict=True):  # y is x[:, t:t+4, l:l+4] for some t, l
+        hits = [(t, left) for t in range(5) for left in range(7)
+                if torch.equal(y, x[:, t:t + 4, left:left + 4])]
+        assert len(hits) == 1
+        places.add(hits[0])
+    assert len(places) > 15  # the places differ between images (35 possible)
+    square = images[:, :, :8, :8]
+    assert torch.equal(random_crop(square, 8), square)  # the whole image: allowed, unchanged
+    with pytest.raises(AelabError, match=r"data.crop=9 is larger than the 8x10 px images"):
+        random_crop(images, 9)
+
+
+def test_crop_cuts_training_batches_only():
+    module = ImageDataModule(path="unused", crop=4)
+    batch = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    assert module.on_after_batch_transfer(batch, 0).shape == (6, 3, 8, 8)  # no trainer: whole
+
+    class Training:
+        training = True
+
+    module.trainer = Training()  # what Lightning sets; only `training` is read
+    assert module.on_after_batch_transfer(batch, 0).shape == (6, 3, 4, 4)
+
+
 # -- labels, read only for a model that needs them (model=classifier) ------------------------
 def test_labels_come_from_the_label_column_beside_their_images(tmp_path):
     # Row 3 of the test split cannot be decoded: its label goes with it.

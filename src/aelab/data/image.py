@@ -159,8 +159,11 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     Batches leave the loader as uint8 (N, C, H, W) and become float in [0, 1] on the
     device in `on_after_batch_transfer`, where training batches are augmented if `augment`
     says so (`flips`: flips and quarter turns; `flips_channels`: and a random colour-channel
-    order). `batch_size` is per device. After `request_labels()` (the run calls it for a
-    model that needs labels) batches are (images, labels), from `label_column`.
+    order) and, with `crop`, cut to `crop` x `crop` px at a random place per image (the
+    random training patches of the restoration papers; validation and test images stay whole,
+    which a fully convolutional net takes). `batch_size` is per device. After
+    `request_labels()` (the run calls it for a model that needs labels) batches are
+    (images, labels), from `label_column`.
     """
 
     modality = "image"
@@ -174,7 +177,7 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                  cache_dir: str | None = None, on_bad_rows: Literal["error", "skip"] = "error",
                  pin_memory: bool = False, on_device: bool | Literal["auto"] = "auto",
                  augment: Literal["none", "flips", "flips_channels"] = "none",
-                 label_column: str | None = None):
+                 crop: PositiveInt | None = None, label_column: str | None = None):
         super().__init__()
         if on_bad_rows not in ("error", "skip"):
             raise AelabError(f"data.on_bad_rows={on_bad_rows} is not one of: error, skip")
@@ -189,7 +192,7 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         self.on_bad_rows, self.pin_memory = on_bad_rows, pin_memory
         if on_device not in (True, False, "auto"):
             raise AelabError(f"data.on_device={on_device} is not one of: auto, true, false")
-        self.on_device, self.augment = on_device, augment
+        self.on_device, self.augment, self.crop = on_device, augment, crop
         self.splits: dict[str, torch.Tensor] | None = None
         self.device_splits: dict[str, torch.Tensor] = {}
         self.label_column = label_column
@@ -311,8 +314,12 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
 
     def _float_images(self, batch: torch.Tensor) -> torch.Tensor:
         images = to_unit_float(batch)
-        if self.augment != "none" and self.trainer is not None and self.trainer.training:
+        if self.trainer is None or not self.trainer.training:
+            return images
+        if self.augment != "none":
             images = augment(images, channels=self.augment == "flips_channels")
+        if self.crop is not None:
+            images = random_crop(images, self.crop)
         return images
 
     def examples(self, role: str, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -338,6 +345,26 @@ def augment(images: torch.Tensor, channels: bool) -> torch.Tensor:
         order = torch.rand(n, images.shape[1], device=images.device).argsort(1)
         images = images.gather(1, order[:, :, None, None].expand_as(images))
     return images.contiguous()
+
+
+def random_crop(images: torch.Tensor, size: int) -> torch.Tensor:
+    """A `size` x `size` window of each image at its own random place (global RNG, on the
+    device). More distinct training pairs than whole patches: for super-resolution each
+    offset puts the low-resolution grid at another phase of the image."""
+    n, channels, height, width = images.shape
+    if size > height or size > width:
+        raise AelabError(f"data.crop={size} is larger than the {height}x{width} px images; "
+                         f"set data.crop to at most {min(height, width)} or null (no cropping)")
+    if size == height == width:
+        return images
+    device = images.device
+    top = torch.randint(0, height - size + 1, (n, 1), device=device)
+    left = torch.randint(0, width - size + 1, (n, 1), device=device)
+    steps = torch.arange(size, device=device)
+    rows, cols = top + steps, left + steps  # (n, size) each
+    return images[torch.arange(n, device=device)[:, None, None, None],
+                  torch.arange(channels, device=device)[None, :, None, None],
+                  rows[:, None, :, None], cols[:, None, None, :]].contiguous()
 
 
 def to_unit_float(images: torch.Tensor) -> torch.Tensor:
