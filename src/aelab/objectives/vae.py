@@ -1,7 +1,8 @@
 """The VAE objective, written once for images and text.
 
-Training loss per example: -log p(x|z) + w_t * KL(q(z|x) || N(0, I)), with z drawn from the
-posterior and w_t and the KL's floor from the KL regulariser (`aelab.objectives.kl`).
+Training loss per example: -log p(x|z) + w_t * KL(q(z|x) || p(z)), with z drawn from the
+posterior, w_t and the KL's floor from the KL regulariser (`aelab.objectives.kl`) and the
+prior N(0, I) or a learned mixture (`model.prior`, `aelab.objectives.prior`).
 `val/loss` and `test/loss` are the plain negative ELBO (w = 1, no floor), an upper bound on
 the NLL that stays comparable across epochs while w_t anneals, so the best checkpoint is
 picked on the real bound. `importance_weighted_nll` is the tighter bound of Burda et al.
@@ -21,8 +22,9 @@ from torchmetrics import MeanMetric
 
 from aelab.errors import AelabError
 from aelab.metrics.latent import ActiveUnits
-from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
+from aelab.objectives.gaussian import DiagonalGaussian
 from aelab.objectives.kl import CycleRatio, KLFloor, KLRegulariser, KLSchedule
+from aelab.objectives.prior import PriorKind, build_prior
 from aelab.options import NonNegativeFloat, PositiveInt, Probability
 
 LogLikelihood = Callable[[torch.Tensor], torch.Tensor]  # z (k, B, D) -> log p(x|z) (k, B)
@@ -46,8 +48,15 @@ class VAEObjective:
     def __init__(self, *args, beta: NonNegativeFloat, kl_schedule: KLSchedule,
                  kl_anneal: Probability, kl_anneal_steps: PositiveInt | None,
                  kl_cycle_ratio: CycleRatio, kl_floor: KLFloor, kl_floor_nats: NonNegativeFloat,
-                 iw_samples: PositiveInt, **kwargs):
+                 iw_samples: PositiveInt, prior: PriorKind, prior_components: PositiveInt,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        self.prior = build_prior(prior, self.latent_dim, prior_components)
+        if kl_floor == "per_dim" and not self.prior.closed_form:
+            raise AelabError(f"model.kl_floor=per_dim floors the KL of each latent dimension, "
+                             f"and with model.prior={prior} the KL is estimated per example, "
+                             f"not per dimension; use model.kl_floor=total (or none), or "
+                             f"model.prior=standard")
         self.kl_regulariser = KLRegulariser(beta, kl_schedule, kl_anneal, kl_anneal_steps,
                                             kl_cycle_ratio, kl_floor, kl_floor_nats)
         self.iw_samples = iw_samples
@@ -57,8 +66,9 @@ class VAEObjective:
         self.active_units = ActiveUnits()
 
     def prior_sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
-        """Codes from N(0, temperature^2 I)."""
-        return torch.randn(n, self.latent_dim, device=self.device) * temperature
+        """Codes from the prior, its spread scaled by `temperature` (N(0, temperature^2 I)
+        for the standard one)."""
+        return self.prior.sample(n, self.latent_dim, temperature, self.device)
 
     def on_train_start(self) -> None:
         # The run's optimisation steps, once: schedules set as fractions of the run use it.
@@ -81,7 +91,7 @@ class VAEObjective:
         reconstruction NLL, for the model's own metrics."""
         z = posterior.sample()
         rec = -log_likelihood(z.unsqueeze(0)).squeeze(0)
-        return self.elbo_loss(stage, rec, posterior.kl().flatten(1), n)
+        return self.elbo_loss(stage, rec, self.prior.kl(posterior, z).flatten(1), n)
 
     def elbo_loss(self, stage: str, rec: torch.Tensor, kl_dims: torch.Tensor,
                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,5 +127,5 @@ class VAEObjective:
         for start in range(0, self.iw_samples, chunk):
             k = min(chunk, self.iw_samples - start)
             z = posterior.sample(k)
-            log_weights.append(log_likelihood(z) + standard_normal_log_prob(z) - posterior.log_prob(z))
+            log_weights.append(log_likelihood(z) + self.prior.log_prob(z) - posterior.log_prob(z))
         return -(torch.logsumexp(torch.cat(log_weights), 0) - math.log(self.iw_samples))

@@ -25,7 +25,8 @@ class ImageHVAE(ImageVAE):
                          "KL per latent group, coarsest first (nats)": [r"^val/kl_group\d+$"]}}
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        # Its prior is the hierarchy's own (the net's top-down path), not model.prior's.
+        super().__init__(*args, prior="standard", prior_components=1, **kwargs)
         self.group_kl = torch.nn.ModuleList(MeanMetric() for _ in self.net.group_levels)
 
     @property
