@@ -82,6 +82,19 @@ def test_the_l1_and_psnr_losses_are_what_they_say_of_the_image(name, extra):
     assert torch.allclose(psnr.reconstruction_loss(out, target), -torch.stack(per_image).mean())
 
 
+def test_the_loss_border_leaves_the_edge_pixels_out_of_the_loss():
+    model = build_model("unet", "model.loss=l1", "model.loss_border=4", image_shape=(3, 16, 16))
+    out, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    inside = (out - target)[..., 4:12, 4:12].abs().mean()
+    assert torch.allclose(model.reconstruction_loss(out, target), inside)
+    edited = out.clone()
+    edited[..., :4, :] = 5.0  # the top band and the right band: outside what is scored
+    edited[..., :, 12:] = -3.0
+    assert torch.equal(model.reconstruction_loss(edited, target), model.reconstruction_loss(out, target))
+    with pytest.raises(AelabError, match=r"model.loss_border=8 leaves nothing of the 16x16 px"):
+        build_model("unet", "model.loss_border=8", image_shape=(3, 16, 16))
+
+
 def test_residual_works_for_the_bottleneck_nets_too_and_then_only_restores():
     model = build_model("conv_ae", "model.residual=true", "model.latent_dim=8",
                         image_shape=(1, 16, 16))

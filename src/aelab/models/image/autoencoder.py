@@ -235,12 +235,16 @@ class ImageAutoencoder(ImageModel):
     self_ensemble: bool | None = False
 
     def __init__(self, *args, loss: Literal["mse", "l1", "psnr", "bce"], residual: bool,
-                 **kwargs):
+                 loss_border: NonNegativeInt, **kwargs):
         if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
                              "is not a probability; use model.loss=mse, l1 or psnr")
         super().__init__(*args, **kwargs)
-        self.loss_name, self.residual = loss, residual
+        if 2 * loss_border >= min(self.image_shape[1:]):
+            raise AelabError(f"model.loss_border={loss_border} leaves nothing of the "
+                             f"{self.image_shape[1]}x{self.image_shape[2]} px images to score; "
+                             f"set it below {(min(self.image_shape[1:]) + 1) // 2} (0: every pixel)")
+        self.loss_name, self.residual, self.loss_border = loss, residual, loss_border
         self.has_code = type(self.net).has_code
 
     def available_tasks(self) -> frozenset[str]:
@@ -288,7 +292,14 @@ class ImageAutoencoder(ImageModel):
         the net is unsure, on flat regions, instead of a small average one); psnr (minus the
         mean per-image PSNR, HINet's and NAFNet's PSNR loss: the metric the restoration tables
         average, so an image already near-perfect, flat sky, weighs as much in dB as a
-        textured one, where mse lets the large errors dominate); bce on logits."""
+        textured one, where mse lets the large errors dominate); bce on logits. With
+        `loss_border`, on the pixels at least that far from the edge only (SRCNN scores its
+        loss on the central pixels; the super-resolution papers' Y-channel PSNR crops a
+        border of `factor` px): the edge, where the input has the least context, no longer
+        draws the net's training away from the inside."""
+        if self.loss_border:
+            b = self.loss_border
+            out, target = out[..., b:-b, b:-b], target[..., b:-b, b:-b]
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(out, target)
         image = out if self.residual else torch.sigmoid(out)

@@ -25,7 +25,8 @@ class ImageVQVAE(ImageAutoencoder):
     self_ensemble = None  # its step quantises the code itself: eval.py self_ensemble refuses it
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, residual=False, **kwargs)  # its decoder makes the image
+        # its decoder makes the image, every pixel of it scored
+        super().__init__(*args, residual=False, loss_border=0, **kwargs)
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
                                           for stage in ("val", "test")})
 
