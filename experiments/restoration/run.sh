@@ -20,6 +20,7 @@ run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT
 for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_aug \
          upscale4_long upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_psnr_depth3_ema \
          upscale4_lowres upscale4_lowres_wide upscale4_lowres_psnr upscale4_l1_depth3_w24 \
+         upscale4_lowres_crop28 upscale4_lowres_crop24 upscale4_lowres_border \
          bottleneck_denoise25 bottleneck_upscale2; do
     run $r data.path="$PHOTOS"
 done
@@ -29,7 +30,7 @@ python train.py experiment=restoration/upscale4_lowres seed=1 data.path="$PHOTOS
     hydra.run.dir="$OUT/upscale4_lowres_seed1"
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
-    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_seed1,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,bottleneck_denoise25,bottleneck_upscale2}
+    --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_seed1,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,upscale4_lowres_crop28,upscale4_lowres_crop24,upscale4_lowres_border,bottleneck_denoise25,bottleneck_upscale2}
 python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
@@ -51,7 +52,7 @@ ens "$OUT"/upscale4_{lowres,lowres_seed1}
 ens "$OUT"/upscale4_{lowres,lowres_seed1} --self-ensemble
 
 # The x4 runs' Y PSNR split by test photo (sky / plants): per_photo_x4.json, quoted in the README.
-python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24} \
+python $HERE/per_photo.py "$OUT"/{upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_lowres,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,upscale4_lowres_crop28,upscale4_lowres_crop24,upscale4_lowres_border} \
     > $HERE/per_photo_x4.json
 
 # A region of a test photo (192x320), restored whole through generate.py input= (tiled),
