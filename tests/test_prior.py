@@ -1,6 +1,7 @@
 """The VAE's prior (`model.prior`): N(0, I) or a learned Gaussian mixture, on hand-checkable
 cases, and a VAE of each modality trained with the mixture."""
 
+import json
 import math
 
 import pytest
@@ -86,3 +87,33 @@ def test_an_image_vae_with_the_mixture_trains_and_samples(tmp_path):
     model = build_model("conv_vae", "model.prior=mixture", "model.prior_components=3",
                         image_shape=(1, 28, 28))
     assert model.sample(2).shape == (2, 1, 28, 28)
+
+
+def test_eval_bounds_with_the_importance_samples_asked_and_refuses_a_model_without(
+        tmp_path, monkeypatch):
+    from aelab.objectives.vae import VAEObjective
+    from aelab.run import evaluate
+    from tests.test_text import TOY
+
+    run = tmp_path / "vae"
+    train_run(run, "model=lstm_vae", *TOY, "model.latent_dim=8", "model.iw_samples=1")
+    used = []
+    bound = VAEObjective.importance_weighted_nll
+
+    def spy(self, *args, **kwargs):
+        used.append(self.iw_samples)
+        return bound(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAEObjective, "importance_weighted_nll", spy)
+    evaluate(str(run))
+    assert set(used) == {1} and not list(run.glob("eval_metrics_iw*.json"))  # the run's own
+    used.clear()
+    more = evaluate(str(run), iw_samples=20)
+    assert set(used) == {20}
+    assert json.loads((run / "eval_metrics_iw20.json").read_text())["test/nll"] == pytest.approx(
+        more["test/nll"])
+    assert more["test/nll"] <= more["test/loss"] + 0.05  # the bound, below the ELBO (noise aside)
+    lm = tmp_path / "lm"
+    train_run(lm, "model=lstm_lm", *TOY)
+    with pytest.raises(AelabError, match=r"iw_samples=20 sets a VAE's importance samples"):
+        evaluate(str(lm), iw_samples=20)

@@ -269,13 +269,17 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
 
 def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
              trust_run_config: bool = False, metrics: DictConfig | None = None,
-             self_ensemble: bool = False) -> dict:
+             self_ensemble: bool = False, iw_samples: int | None = None) -> dict:
     """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json
-    (eval_metrics_self_ensemble.json with `self_ensemble`).
+    (eval_metrics_self_ensemble.json with `self_ensemble`, eval_metrics_iw<k>.json with
+    `iw_samples`).
 
     `metrics`: eval.py's own `metrics` node (FID / KID in the features it names), never the
     run's saved one: what eval measures is asked for on its command line. `self_ensemble`:
-    an image autoencoder's output averaged over the flips and quarter turns of its input."""
+    an image autoencoder's output averaged over the flips and quarter turns of its input.
+    `iw_samples`: a VAE's importance-weighted bound (test/nll, test/ppl, test/bpd) with this
+    many samples instead of the run's own (a tighter bound for more compute; He et al., 2019,
+    report 500)."""
     run = Path(run_dir).expanduser()
     if metrics is not None:
         check_metrics(metrics)  # train.py checks its own in check_config
@@ -286,6 +290,13 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
             raise AelabError(f"self_ensemble=true averages an image autoencoder's output over "
                              f"turned inputs; this run is a {type(model).__name__}")
         model.self_ensemble = True
+    if iw_samples is not None:
+        if not hasattr(model, "iw_samples"):
+            raise AelabError(f"iw_samples={iw_samples} sets a VAE's importance samples for "
+                             f"test/nll; this run is a {type(model).__name__}, which has none")
+        if iw_samples < 1:
+            raise AelabError(f"iw_samples={iw_samples}: give at least 1 (null: the run's own)")
+        model.iw_samples = iw_samples
     callbacks = generative_metrics(extractor, metrics, model, datamodule, cfg.seed)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False, callbacks=callbacks,
@@ -293,8 +304,9 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
     results = trainer.test(model, datamodule=datamodule, verbose=False)
     scores = scalar_metrics(results[0])
     scores.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
-    write_metrics(run / ("eval_metrics_self_ensemble.json" if self_ensemble else "eval_metrics.json"),
-                  scores)
+    name = "eval_metrics" + ("_self_ensemble" if self_ensemble else "") + (
+        f"_iw{iw_samples}" if iw_samples is not None else "")
+    write_metrics(run / f"{name}.json", scores)
     return scores
 
 
