@@ -60,6 +60,11 @@ run() {
         gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9; } & pids+=($!)
       { gen $r interpolate ${r}_interpolate num_images=24 steps=6 &&
         gen $r reconstruct ${r}_reconstruct num_images=20; } & pids+=($!)
+      r=transformer_vae_nowd_ema_gated_mix_z16  # the VAE that beats its LM
+      { gen $r sample ${r}_sample_greedy num_images=10 &&
+        gen $r sample ${r}_sample_top_p num_images=20 decoding=sample top_p=0.9 &&
+        gen $r reconstruct ${r}_reconstruct num_images=20 &&
+        gen $r interpolate ${r}_interpolate num_images=24 steps=6; } & pids+=($!)
       for p in "${pids[@]}"; do wait "$p"; done ;;
     *) echo "unknown run $1 (lm lm_ema ae ae64 ae128 ae256 dae vae vae_fb vae_fb256 vae_fn256 vae_fn128" \
             "gru_vae_fn128 transformer_<recipe> generate)" >&2; exit 2 ;;
