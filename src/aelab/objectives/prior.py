@@ -75,4 +75,3 @@ PriorKind = Literal["standard", "mixture"]
 
 def build_prior(kind: PriorKind, dim: int, components: int) -> StandardNormalPrior | MixturePrior:
     return MixturePrior(dim, components) if kind == "mixture" else StandardNormalPrior()
-
