@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from aelab.objectives.gaussian import LOG_2PI, DiagonalGaussian, standard_normal_log_prob
+from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
 
 
 class StandardNormalPrior(nn.Module):
@@ -49,11 +49,13 @@ class MixturePrior(nn.Module):
         self.logvars = nn.Parameter(torch.zeros(components, dim))
         self.logits = nn.Parameter(torch.zeros(components))
 
+    def components(self) -> DiagonalGaussian:
+        """The K Gaussians as one (K, D) diagonal Gaussian (its log-variance clamp included)."""
+        return DiagonalGaussian(torch.cat([self.means, self.logvars], 1))
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) = log sum_k w_k N(z; m_k, s_k^2), summed over the last dimension."""
-        logvars = self.logvars.clamp(-12, 8)
-        per_component = -0.5 * (LOG_2PI + logvars
-                                + (z.unsqueeze(-2) - self.means) ** 2 / logvars.exp()).sum(-1)
+        per_component = self.components().log_prob(z.unsqueeze(-2))  # (..., K)
         return torch.logsumexp(per_component + self.logits.log_softmax(0), -1)
 
     def kl(self, posterior: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:
@@ -64,10 +66,10 @@ class MixturePrior(nn.Module):
     def sample(self, n: int, dim: int, temperature: float = 1.0,
                device: torch.device | str = "cpu") -> torch.Tensor:
         """n codes: a component by its weight, then its Gaussian with std x `temperature`."""
-        picks = torch.multinomial(self.logits.softmax(0), n, replacement=True).to(self.means.device)
-        std = (0.5 * self.logvars.clamp(-12, 8)[picks]).exp()
+        picks = torch.multinomial(self.logits.softmax(0), n, replacement=True)
+        components = self.components()
         noise = torch.randn(n, dim, device=self.means.device)
-        return (self.means[picks] + std * noise * temperature).to(device)
+        return (components.mean[picks] + components.std[picks] * noise * temperature).to(device)
 
 
 PriorKind = Literal["standard", "mixture"]
