@@ -40,6 +40,7 @@ ADDED = {
     ("aelab.nets.image.resnet.ResNetAutoencoder", "heads"): 1,
     ("aelab.nets.image.unet.UNet", "shuffle"): 1,
     ("aelab.nets.image.unet.UNet", "res_scale"): 1.0,
+    ("aelab.nets.image.unet.UNet", "bias_free"): False,
 }
 
 
