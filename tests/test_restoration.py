@@ -49,6 +49,32 @@ def test_res_scale_shrinks_every_blocks_step_from_the_identity():
     assert torch.allclose(scaled_block(h) - h, 0.1 * (block(h) - h), atol=1e-6)
 
 
+@pytest.mark.parametrize(("depth", "extra"), [(2, "model.net.skips=concat"),
+                                            (0, "model.net.shuffle=4")])
+def test_a_bias_free_unet_is_homogeneous_and_a_biased_one_is_not(depth, extra):
+    """bias_free: no additive constant anywhere and the input centred per image, so contrast
+    and brightness pass through: f(a x + b) = a f(x) for a > 0."""
+    x, a, b = torch.rand(2, 3, 16, 16), 0.3, 0.5
+    outputs = {}
+    for free in (True, False):
+        torch.manual_seed(0)
+        net = build_net("unet", (3, 16, 16), f"model.depth={depth}", "model.width=4", extra,
+                        f"model.net.bias_free={free}")
+        torch.nn.init.normal_(net.head.weight, std=0.1)  # it starts at zero (the identity)
+        outputs[free] = net.forward_logits(x), net.forward_logits(a * x + b)
+        if free:
+            assert not [n for n, _ in net.named_parameters() if n.endswith("bias")]
+    plain, moved = outputs[True]
+    assert plain.abs().max() > 0.01 and torch.allclose(moved, a * plain, atol=1e-5)
+    plain, moved = outputs[False]
+    assert not torch.allclose(moved, a * plain, atol=1e-3)
+
+
+def test_a_bias_free_unet_refuses_a_norm_layer():
+    with pytest.raises(AelabError, match="norm layer's shift .* use model.net.norm=none"):
+        build_net("unet", (3, 16, 16), "model.net.bias_free=true", "model.net.norm=group")
+
+
 def test_unet_output_depends_on_every_scale_through_the_skips():
     """A pixel's output moves when the input moves at that pixel: the full-resolution skip
     passes detail that a 4x-downsampled path alone would blur."""
