@@ -3,6 +3,9 @@ spiky plants), bicubic against the net, border = the run's factor.
 
     python experiments/restoration/per_photo.py outputs/experiments/restoration/upscale4_{aug,psnr}
 
+With `--bins 45,48,50`, each photo's patches are also split by how well bicubic already does on
+them (its Y PSNR: below 45 dB, 45-48, ...): where the net gains, structure or flat sky.
+
 The test split is the run's own (its test stage's degradation); the photo of each patch comes
 from the dataset's `photo` column, in the split's order.
 """
@@ -14,12 +17,30 @@ from pathlib import Path
 import torch
 
 from aelab.data.hub import load_splits
-from aelab.metrics.image import YChannelPSNR
+from aelab.metrics.image import YChannelPSNR, rgb_to_y
 from aelab.run import load_run
 
 
+def patch_psnr_y(images: torch.Tensor, clean: torch.Tensor, border: int) -> torch.Tensor:
+    """Each image's own Y PSNR (YChannelPSNR averages these)."""
+    b = (slice(None), slice(None), slice(border, -border), slice(border, -border))
+    return -10 * torch.log10((rgb_to_y(images) - rgb_to_y(clean))[b].pow(2).mean((1, 2, 3)))
+
+
+def by_bicubic_psnr(bicubic: torch.Tensor, net: torch.Tensor, edges: list[float]) -> list[dict]:
+    """Patches grouped by bicubic's own Y PSNR; each group's size and mean dB."""
+    rows, bounds = [], [float("-inf"), *edges, float("inf")]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        inside = (bicubic >= lo) & (bicubic < hi)
+        if inside.any():
+            rows.append({"bicubic_db": f"{lo:g} to {hi:g}", "patches": int(inside.sum()),
+                         "bicubic": round(bicubic[inside].mean().item(), 2),
+                         "gain": round((net[inside] - bicubic[inside]).mean().item(), 2)})
+    return rows
+
+
 @torch.no_grad()
-def per_photo(run: Path) -> dict:
+def per_photo(run: Path, bins: list[float]) -> dict:
     cfg, datamodule, model, _ = load_run(str(run))
     model.eval()
     datamodule.setup("test")
@@ -38,6 +59,11 @@ def per_photo(run: Path) -> dict:
             metric.update(images[mask], clean[mask])
             row[name] = round(metric.compute().item(), 2)
         row["gain"] = round(row["net"] - row["bicubic"], 2)
+        if bins:
+            border = cfg.corruption.factor
+            row["by_bicubic_psnr"] = by_bicubic_psnr(
+                patch_psnr_y(inputs.clamp(0, 1)[mask], clean[mask], border),
+                patch_psnr_y(restored[mask], clean[mask], border), bins)
         scores[photo] = row
     return scores
 
@@ -45,9 +71,11 @@ def per_photo(run: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--bins", type=lambda s: [float(x) for x in s.split(",")], default=[],
+                        help="bicubic Y PSNR edges (dB) to split each photo's patches at")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(json.dumps({run.name: per_photo(run) for run in args.runs}, indent=1))
+    print(json.dumps({run.name: per_photo(run, args.bins) for run in args.runs}, indent=1))
 
 
 if __name__ == "__main__":

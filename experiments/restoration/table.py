@@ -12,7 +12,9 @@ For each run (a train.py run dir trained with corruption=gaussian or corruption=
 CPU minutes are the run's training time (metrics.json). Writes <name>.json and <name>.md
 (the table) and crops_<name>_<run>.png: one column per image (the most detailed test
 images, then the two flattest), rows: input (for upscaling: the low-resolution pixels
-enlarged), BM3D or bicubic, the net, the original.
+enlarged), BM3D or bicubic, the net, the original. With `--merge`, the rows join those
+already in <name>.json (a run of the same name replaced, new ones appended), so runs trained
+in another session, whose run dirs are gone, keep their rows.
 """
 
 import argparse
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--name", required=True, help="output names: <name>.md, <name>.json")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the outputs")
     parser.add_argument("--crops", type=int, default=6, help="images in each crop figure")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the runs' rows to those already in <name>.json")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
 
@@ -123,7 +127,12 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
 
-    (args.out / f"{args.name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    out_json = args.out / f"{args.name}.json"
+    if args.merge and out_json.exists():
+        new = {r["run"]: r for r in rows}
+        kept = [new.pop(r["run"], r) for r in json.loads(out_json.read_text())]
+        rows = kept + list(new.values())
+    out_json.write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["| run | task | images | input / bicubic | BM3D | NLM | net | net - best classical |"
              " Y: bicubic | Y: net | Y: gain | CPU min (epochs) |", "|" + "---|" * 12]
     for r in rows:
