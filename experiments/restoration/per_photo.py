@@ -17,14 +17,8 @@ from pathlib import Path
 import torch
 
 from aelab.data.hub import load_splits
-from aelab.metrics.image import YChannelPSNR, rgb_to_y
+from aelab.metrics.image import psnr_y_per_image
 from aelab.run import load_run
-
-
-def patch_psnr_y(images: torch.Tensor, clean: torch.Tensor, border: int) -> torch.Tensor:
-    """Each image's own Y PSNR (YChannelPSNR averages these)."""
-    b = (slice(None), slice(None), slice(border, -border), slice(border, -border))
-    return -10 * torch.log10((rgb_to_y(images) - rgb_to_y(clean))[b].pow(2).mean((1, 2, 3)))
 
 
 def by_bicubic_psnr(bicubic: torch.Tensor, net: torch.Tensor, edges: list[float]) -> list[dict]:
@@ -50,20 +44,17 @@ def per_photo(run: Path, bins: list[float]) -> dict:
     photos = load_splits(cfg.data.path)["test"]["photo"]  # the loader the run's data went through
     if len(photos) != len(clean):
         raise SystemExit(f"{run}: {len(clean)} test images but {len(photos)} photo names")
+    border = cfg.corruption.factor  # each patch's Y PSNR once; YChannelPSNR averages these
+    psnr = {"bicubic": psnr_y_per_image(inputs.clamp(0, 1), clean, border),
+            "net": psnr_y_per_image(restored, clean, border)}
     scores = {}
     for photo in sorted(set(photos)):
         mask = torch.tensor([p == photo for p in photos])
-        row = {}
-        for name, images in (("bicubic", inputs.clamp(0, 1)), ("net", restored)):
-            metric = YChannelPSNR(border=cfg.corruption.factor)
-            metric.update(images[mask], clean[mask])
-            row[name] = round(metric.compute().item(), 2)
+        row = {name: round(per_image[mask].double().mean().item(), 2)
+               for name, per_image in psnr.items()}
         row["gain"] = round(row["net"] - row["bicubic"], 2)
         if bins:
-            border = cfg.corruption.factor
-            row["by_bicubic_psnr"] = by_bicubic_psnr(
-                patch_psnr_y(inputs.clamp(0, 1)[mask], clean[mask], border),
-                patch_psnr_y(restored[mask], clean[mask], border), bins)
+            row["by_bicubic_psnr"] = by_bicubic_psnr(psnr["bicubic"][mask], psnr["net"][mask], bins)
         scores[photo] = row
     return scores
 

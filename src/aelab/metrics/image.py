@@ -19,6 +19,16 @@ def rgb_to_y(images: torch.Tensor) -> torch.Tensor:
     return (images * weights).sum(1, keepdim=True) + _LUMA_OFFSET
 
 
+def psnr_y_per_image(preds: torch.Tensor, target: torch.Tensor, border: int) -> torch.Tensor:
+    """(N,) PSNR (dB, peak 1) of each image on Y, `border` pixels cropped on each side."""
+    if preds.shape[1] != 3:
+        raise ValueError(f"Y-channel PSNR needs RGB images, got {preds.shape[1]} channels")
+    b = border
+    crop = (slice(None), slice(None), slice(b, -b or None), slice(b, -b or None))
+    mse = (rgb_to_y(preds.float())[crop] - rgb_to_y(target.float())[crop]).pow(2).mean((1, 2, 3))
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
 class YChannelPSNR(Metric):
     """Mean over images of PSNR (dB, peak 1) on Y with `border` pixels cropped on each side."""
 
@@ -32,13 +42,9 @@ class YChannelPSNR(Metric):
         self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        if preds.shape[1] != 3:
-            raise ValueError(f"Y-channel PSNR needs RGB images, got {preds.shape[1]} channels")
-        b = self.border
-        crop = (slice(None), slice(None), slice(b, -b or None), slice(b, -b or None))
-        mse = (rgb_to_y(preds.float())[crop] - rgb_to_y(target.float())[crop]).pow(2).mean((1, 2, 3))
-        self.total += (-10 * torch.log10(mse.clamp_min(1e-10))).sum().double()
-        self.count += len(mse)
+        per_image = psnr_y_per_image(preds, target, self.border)
+        self.total += per_image.sum().double()
+        self.count += len(per_image)
 
     def compute(self) -> torch.Tensor:
         return (self.total / self.count).float()
