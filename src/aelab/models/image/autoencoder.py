@@ -21,6 +21,7 @@ from aelab.data.corruption import Corruption, seeded_generator, step_generator
 from aelab.errors import AelabError
 from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
+from aelab.nets.image.linear_path import WithLinearPath
 from aelab.options import NonNegativeInt, PositiveInt
 
 
@@ -235,10 +236,14 @@ class ImageAutoencoder(ImageModel):
     self_ensemble: bool | None = False
 
     def __init__(self, *args, loss: Literal["mse", "l1", "psnr", "bce"], residual: bool,
-                 loss_border: NonNegativeInt, **kwargs):
+                 loss_border: NonNegativeInt, linear_path: Literal["pca", "none"], **kwargs):
         if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
                              "is not a probability; use model.loss=mse, l1 or psnr")
+        if linear_path == "pca" and (residual or loss == "bce"):
+            what = "model.residual=true (the net predicts a difference, not an image)" \
+                if residual else "model.loss=bce (its output is an image, not logits)"
+            raise AelabError(f"model.linear_path=pca with {what}: set model.linear_path=none")
         super().__init__(*args, **kwargs)
         if 2 * loss_border >= min(self.image_shape[1:]):
             raise AelabError(f"model.loss_border={loss_border} leaves nothing of the "
@@ -246,6 +251,27 @@ class ImageAutoencoder(ImageModel):
                              f"set it below {(min(self.image_shape[1:]) + 1) // 2} (0: every pixel)")
         self.loss_name, self.residual, self.loss_border = loss, residual, loss_border
         self.has_code = type(self.net).has_code
+        if linear_path == "pca":
+            if not self.has_code:
+                raise AelabError(f"model.linear_path=pca: {type(self.net).__name__} has no vector "
+                                 "code to add PCA's to; set model.linear_path=none")
+            # PCA plus gated nonlinear corrections (nets/image/linear_path.py): training
+            # starts at the linear floor instead of below it.
+            self.net = WithLinearPath(self.net, self.image_shape, self.latent_dim)
+        # The net's output is an image (scored as it is, clipped) rather than logits.
+        self.image_output = residual or getattr(self.net, "outputs_image", False)
+
+    def on_fit_start(self) -> None:
+        """Fit the linear path's PCA on the whole training split, once: a resumed run has it
+        from its checkpoint; every DDP process fits the same split to the same components."""
+        linear = getattr(self.net, "linear", None)
+        if linear is None or linear.fitted:
+            return
+        splits = getattr(self.trainer.datamodule, "splits", None)
+        if not splits or "train" not in splits:
+            raise AelabError("model.linear_path=pca fits PCA on the data module's training "
+                             "split, and this data module has none; set model.linear_path=none")
+        linear.fit(splits["train"])
 
     def available_tasks(self) -> frozenset[str]:
         tasks = super().available_tasks()
@@ -281,7 +307,7 @@ class ImageAutoencoder(ImageModel):
         return inputs + out if self.residual else out
 
     def to_image(self, out: torch.Tensor) -> torch.Tensor:
-        return out.clamp(0, 1) if self.residual else torch.sigmoid(out)
+        return out.clamp(0, 1) if self.image_output else torch.sigmoid(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The restored (or reconstructed) image in [0, 1]."""
@@ -302,7 +328,7 @@ class ImageAutoencoder(ImageModel):
             out, target = out[..., b:-b, b:-b], target[..., b:-b, b:-b]
         if self.loss_name == "bce":
             return F.binary_cross_entropy_with_logits(out, target)
-        image = out if self.residual else torch.sigmoid(out)
+        image = out if self.image_output else torch.sigmoid(out)
         if self.loss_name == "l1":
             return F.l1_loss(image, target)
         if self.loss_name == "psnr":

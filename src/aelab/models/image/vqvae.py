@@ -26,7 +26,7 @@ class ImageVQVAE(ImageAutoencoder):
 
     def __init__(self, *args, **kwargs):
         # its decoder makes the image, every pixel of it scored
-        super().__init__(*args, residual=False, loss_border=0, **kwargs)
+        super().__init__(*args, residual=False, loss_border=0, linear_path="none", **kwargs)
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
                                           for stage in ("val", "test")})
 

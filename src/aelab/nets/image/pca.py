@@ -41,7 +41,8 @@ class PCA(nn.Module):
         self._sums = (total + flat.sum(0), outer + flat.T @ flat, count + len(flat))
 
     @torch.no_grad()
-    def fit(self) -> None:
+    def fit(self) -> torch.Tensor:
+        """Solve for the components from the sums; returns their variances, largest first."""
         if self._sums is None:
             raise RuntimeError("PCA.fit() before any accumulate(): no training images seen")
         total, outer, count = self._sums
@@ -54,6 +55,23 @@ class PCA(nn.Module):
         self.explained.copy_(top.clamp_min(0).sum() / values.clamp_min(0).sum())
         self.fitted.fill_(True)
         self._sums = None
+        return top.clamp_min(0)
+
+    @torch.no_grad()
+    def fit_lowrank(self, flat: torch.Tensor) -> torch.Tensor:
+        """The components from a randomized SVD of (N, D) training rows (Halko et al. 2011):
+        for images too large for the D x D covariance. Returns their variances."""
+        mean = flat.mean(0)
+        k = self.latent_dim
+        _, s, v = torch.pca_lowrank(flat - mean, q=min(k + 10, *flat.shape), center=False,
+                                    niter=4)
+        variances = s.pow(2) / max(len(flat) - 1, 1)
+        total = (flat - mean).pow(2).sum() / max(len(flat) - 1, 1)
+        self.mean.copy_(mean)
+        self.components.copy_(v[:, :k].T)
+        self.explained.copy_(variances[:k].sum() / total)
+        self.fitted.fill_(True)
+        return variances[:k]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return (x.flatten(1) - self.mean) @ self.components.T

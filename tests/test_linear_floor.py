@@ -1,0 +1,115 @@
+"""Never below the linear floor: every image autoencoder yaml with a vector code, at its
+defaults, scores at least PCA of the same code size after a short run on data whose PCA
+reconstruction is near-perfect (images of low rank plus a little noise). Found by globbing
+conf/model, so a new image autoencoder is held to it with no edit here. The same short run
+of conv_ae without the linear path lands far below PCA: the test can fail."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import MODEL_CONFIGS, build_model, model_config, train_run
+
+AUTOENCODERS = [m for m in MODEL_CONFIGS
+                if model_config(m).model._target_.endswith("ImageAutoencoder")
+                and model_config(m).model.get("latent_dim") is not None]
+CODE = 8
+SHORT = ["data=images", "data.batch_size=32", "trainer=cpu", "trainer.max_epochs=2",
+         "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+         f"model.latent_dim={CODE}"]
+
+
+def small(model: str) -> list[str]:
+    """The model's own sizes, shrunk where it has them."""
+    node = model_config(model).model
+    return [f"model.{k}={v}" for k, v in (("depth", 2), ("width", 8)) if node.get(k) is not None]
+
+
+def low_rank_images(folder, n_train=256, n_test=64, size=16, rank=6, seed=0):
+    """16x16 RGB images: a mean image plus `rank` smooth patterns with random weights, plus
+    noise of 1.5% of the range, as PNG bytes in the hub's parquet layout. A linear code of
+    more than `rank` floats keeps all but the noise."""
+    from datasets import Dataset, Features, Image
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(0, 1, size), np.linspace(0, 1, size), indexing="ij")
+    patterns = np.stack([np.sin(np.pi * (k + 1) * xx + rng.uniform(0, 6)) *
+                         np.cos(np.pi * (k % 3 + 1) * yy + rng.uniform(0, 6))
+                         for k in range(rank)])                              # (rank, H, W)
+    colours = rng.uniform(-1, 1, (rank, 3))
+    folder.mkdir(parents=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        weights = rng.normal(0, 0.06, (n, rank))
+        images = 0.5 + np.einsum("nr,rc,rhw->nhwc", weights, colours, patterns)
+        images += rng.normal(0, 0.015, images.shape)
+        pixels = (images.clip(0, 1) * 255).round().astype(np.uint8)
+        rows = []
+        for arr in pixels:
+            buf = io.BytesIO()
+            PILImage.fromarray(arr, "RGB").save(buf, format="PNG")
+            rows.append({"bytes": buf.getvalue(), "path": None})
+        Dataset.from_dict({"image": rows}, features=Features({"image": Image()})).to_parquet(
+            str(folder / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory):
+    """The data and PCA's test PSNR on it."""
+    root = tmp_path_factory.mktemp("linear_floor")
+    data = low_rank_images(root / "data")
+    pca = train_run(root / "pca", "model=pca", f"data.path={data}", *SHORT,
+                    "trainer.max_epochs=1", fast=False)
+    return root, data, pca["test/psnr"]
+
+
+@pytest.mark.parametrize("model", AUTOENCODERS)
+def test_every_image_autoencoder_is_at_least_pca_of_its_code_size(floor, model):
+    root, data, pca_psnr = floor
+    assert pca_psnr > 33, pca_psnr  # the data is what it claims: PCA keeps all but the noise
+    metrics = train_run(root / model, f"model={model}", f"data.path={data}", *SHORT,
+                        *small(model), fast=False)
+    # 0.1 dB: the gates' first steps, on data where nothing nonlinear is left to learn
+    assert metrics["test/psnr"] >= pca_psnr - 0.1, (model, metrics["test/psnr"], pca_psnr)
+
+
+def test_without_the_linear_path_a_short_run_is_far_below_pca(floor):
+    root, data, pca_psnr = floor
+    metrics = train_run(root / "plain", "model=conv_ae", "model.linear_path=none",
+                        f"data.path={data}", *SHORT, *small("conv_ae"), fast=False)
+    assert metrics["test/psnr"] < pca_psnr - 5, (metrics["test/psnr"], pca_psnr)
+
+
+def test_the_linear_path_starts_as_pca_exactly_and_its_fit_is_in_the_state_dict():
+    from aelab.nets.image.pca import PCA
+
+    overrides = ("model=conv_ae", f"model.latent_dim={CODE}", "model.width=8", "model.depth=2")
+    model = build_model("conv_ae", *overrides[1:], image_shape=(3, 16, 16))
+    images = torch.rand(300, 3, 16, 16)
+    model.net.linear.fit((images * 255).round().to(torch.uint8))  # what the data module holds
+    pca = PCA((3, 16, 16), CODE)
+    pca.accumulate((images * 255).round() / 255)
+    pca.fit()
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():  # both gates at zero: PCA's reconstruction, to float precision
+        assert torch.allclose(model(x), pca(x).clamp(0, 1), atol=1e-5)
+        assert model.net.encode(x).std() > 0.3  # whitened: not PCA's raw, tiny late floats
+    again = build_model("conv_ae", *overrides[1:], image_shape=(3, 16, 16))
+    again.load_state_dict(model.state_dict())
+    assert again.net.linear.fitted and torch.equal(again.net.linear.scale, model.net.linear.scale)
+
+
+def test_images_too_large_for_the_covariance_take_a_randomized_svd_of_the_same_subspace():
+    from aelab.nets.image.linear_path import EXACT_MAX_PIXELS, LinearPath
+
+    shape = (3, 40, 40)
+    assert np.prod(shape) > EXACT_MAX_PIXELS
+    basis = torch.randn(5, int(np.prod(shape)))
+    images = (0.5 + 0.02 * torch.randn(400, 5) @ basis).clamp(0, 1).view(-1, *shape)
+    linear = LinearPath(shape, 5)
+    linear.fit(images)
+    x = images[:8]
+    assert torch.allclose(linear.decode(linear.encode(x)), x, atol=1e-3)
