@@ -1,10 +1,12 @@
 """Compare runs: python compare.py RUN_OR_SWEEP_DIR [...] [--metric test/psnr] [--by KEY] [--out DIR]
+[--rows KEY ... --cols KEY [--baseline KEY=VALUE]]
 
 Prints a markdown table (swept config values, metrics, status) sorted by --metric, and
 writes summary.csv, summary.md, one PNG per --by key (default: every swept key) of the
 first metric against it, and learning curves from the TensorBoard events (--curve TAG;
 default: val/loss and the validation twin of the first metric) into --out (default: the
-first directory given).
+first directory given). With --rows and --cols, also a pivot table of each --metric
+(pivot_<metric>.md / .csv): e.g. models by code size, each beside a baseline row.
 """
 
 import argparse
@@ -22,12 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", action="append", default=[],
                         help="scalar tag to draw learning curves of (repeatable), e.g. val/psnr")
     parser.add_argument("--out", type=Path, help="where to write summary.csv / summary.md / plots")
+    parser.add_argument("--rows", action="append", default=[],
+                        help="with --cols: a pivot table of each metric, one row per value of "
+                             "these keys (repeatable; a config key or a group, e.g. model)")
+    parser.add_argument("--cols", help="the key whose values are the pivot's columns")
+    parser.add_argument("--baseline", help="KEY=VALUE of --rows (e.g. model=pca): each cell "
+                                           "also gives its difference from that row's")
     args = parser.parse_args(argv)
+    if bool(args.rows) != bool(args.cols) or (args.rows and not args.metrics):
+        print("error: a pivot table takes --rows, --cols and at least one --metric",
+              file=sys.stderr)
+        return 2
 
     from aelab.compare import (
         build_table,
         labelled_runs,
         markdown,
+        pivot_table,
         plot_metric_by_key,
         swept_columns,
         write_outputs,
@@ -45,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(header, table), end="")
     out = args.out or args.dirs[0]
     write_outputs(out, header, table)
+    for metric in (args.metrics or []) if args.rows else []:
+        try:
+            pivot = pivot_table(args.dirs, metric, args.rows, args.cols, args.baseline)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        name = metric.replace("/", "_")
+        print(f"\n{metric}\n\n" + markdown(*pivot), end="")
+        write_outputs(out, *pivot, stem=f"pivot_{name}")
     metric = args.metrics[0] if args.metrics else next((h for h in header if "/" in h), None)
     swept = swept_columns(header)
     for key in args.by or swept:  # default: one plot per swept key

@@ -100,3 +100,39 @@ def test_runs_that_differ_only_in_seed_are_one_cell_with_a_confidence_interval(t
     assert rows[64]["seeds"] == "0,1,2,3" and rows[64]["status"] == "3 of 4 done"
     assert list(rows) == [32, 64, 16]  # sorted by the mean, best first
     assert (tmp_path / "test_psnr_by_model.latent_dim.png").stat().st_size > 1000
+
+
+def fake_run(folder, model: str, latent: int, data: str, psnr: float) -> None:
+    """A finished run's record without the training: its saved config and metrics."""
+    import json
+
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text(
+        f"model:\n  latent_dim: {latent}\ndata:\n  path: {data}\n")
+    (folder / ".hydra" / "hydra.yaml").write_text(
+        f"hydra:\n  runtime:\n    choices:\n      model: {model}\n")
+    (folder / "metrics.json").write_text(json.dumps({"test/psnr": psnr}))
+
+
+def test_a_pivot_table_lays_runs_out_by_rows_and_columns_beside_a_baseline_row(tmp_path, capsys):
+    values = {("a", "pca", 16): 17.5, ("a", "pca", 32): 19.0, ("a", "conv_ae", 16): 21.0,
+              ("a", "conv_ae", 32): 22.25, ("b", "pca", 16): 30.0, ("b", "conv_ae", 16): 29.5}
+    for (data, model, latent), psnr in values.items():
+        fake_run(tmp_path / "runs" / data / model / str(latent), model, latent, data, psnr)
+    out = tmp_path / "tables"
+    assert compare_main([str(tmp_path / "runs"), "--metric", "test/psnr", "--rows", "data.path",
+                         "--rows", "model", "--cols", "model.latent_dim", "--baseline",
+                         "model=pca", "--out", str(out)]) == 0
+    with open(out / "pivot_test_psnr.csv") as f:
+        rows = {(r["data.path"], r["model"]): r for r in csv.DictReader(f)}
+    assert rows["a", "conv_ae"]["model.latent_dim=32"] == "22.25 (+3.25)"
+    assert rows["b", "conv_ae"]["model.latent_dim=16"] == "29.50 (-0.50)"  # below: negative
+    assert rows["b", "conv_ae"]["model.latent_dim=32"] == ""               # no run: empty
+    assert rows["a", "pca"]["model.latent_dim=16"] == "17.5"               # the baseline itself
+    assert (out / "pivot_test_psnr.md").read_text().startswith("| data.path | model |")
+    # Two runs in one cell are refused, naming the key that would tell them apart.
+    fake_run(tmp_path / "runs" / "again", "pca", 16, "a", 17.0)
+    capsys.readouterr()
+    assert compare_main([str(tmp_path / "runs"), "--metric", "test/psnr", "--rows", "model",
+                         "--cols", "model.latent_dim"]) == 2
+    assert "add the key that tells them apart" in capsys.readouterr().err

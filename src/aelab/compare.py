@@ -183,6 +183,54 @@ def seed_table(rows: list[dict], swept: list[str], metrics: list[str],
     return header, table
 
 
+def pivot_table(roots: list[Path], metric: str, rows: list[str], cols: str,
+                baseline: str | None = None) -> tuple[list[str], list[list]]:
+    """`metric` of finished runs laid out by config values: one row per combination of the
+    `rows` keys (a config key, `data.path`, or a group's choice, `model`), one column per value
+    of `cols` (`model.latent_dim`). With `baseline` KEY=VALUE (`model=pca`) each cell also
+    gives its difference from the row that has VALUE for KEY and the same other row keys, in
+    the same column: "22.45 (+3.49)". Two runs in one cell are an error, not an average."""
+    cells: dict[tuple, dict] = {}
+    for run in find_runs(roots):
+        row = read_run(run)
+        value = row["metrics"].get(metric)
+        if value is None:
+            continue
+        key = tuple(config_value(row, k) for k in rows)
+        col = config_value(row, cols)
+        if col in cells.setdefault(key, {}):
+            raise ValueError(f"two runs with {dict(zip(rows, key, strict=True))} and "
+                             f"{cols}={col}: {run} and another; add the key that tells them "
+                             "apart to --rows")
+        cells[key][col] = value
+    columns = sorted({c for line in cells.values() for c in line}, key=lambda c: (str(type(c)), c))
+    base_key, base_value = baseline.split("=", 1) if baseline else (None, None)
+    if base_key is not None and base_key not in rows:
+        raise ValueError(f"--baseline {baseline}: {base_key} is not one of --rows {rows}")
+
+    def base_of(key: tuple) -> dict | None:
+        if base_key is None:
+            return None
+        at = rows.index(base_key)
+        match = [line for k, line in cells.items() if str(k[at]) == base_value
+                 and all(a == b for i, (a, b) in enumerate(zip(k, key, strict=True)) if i != at)]
+        return match[0] if match else None
+
+    table = []
+    for key in sorted(cells, key=lambda k: tuple(str(v) for v in k)):
+        base = base_of(key)
+        line = []
+        for c in columns:
+            value = cells[key].get(c)
+            if value is not None and base is not None and c in base and str(
+                    key[rows.index(base_key)]) != base_value:
+                line.append(f"{value:.2f} ({value - base[c]:+.2f})")
+            else:
+                line.append(None if value is None else round(value, 4))
+        table.append([*key, *line])
+    return [*rows, *(f"{cols}={c}" for c in columns)], table
+
+
 def best_run(roots: list[Path], metric: str) -> Path | None:
     """The finished run with the best `metric` (higher or lower by its name), or None."""
     rows = [r for r in map(read_run, find_runs(roots)) if r["metrics"].get(metric) is not None]
@@ -216,13 +264,13 @@ def markdown(header: list[str], table: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out_dir: Path, header: list[str], table: list[list]) -> None:
+def write_outputs(out_dir: Path, header: list[str], table: list[list], stem: str = "summary") -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "summary.csv", "w", newline="") as f:
+    with open(out_dir / f"{stem}.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(table)
-    (out_dir / "summary.md").write_text(markdown(header, table))
+    (out_dir / f"{stem}.md").write_text(markdown(header, table))
 
 
 def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metric: str,

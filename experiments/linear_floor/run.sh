@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Reproduces experiments/linear_floor: every image autoencoder family at its defaults (the
+# linear path and the per-image PSNR loss) against PCA of the same code size, 16 / 32 / 64 /
+# 128 floats, 5 epochs, on Fashion-MNIST and on the photographs; seed 0, one CPU thread per
+# run, two runs side by side. Run from the repository root.
+set -euo pipefail
+OUT=${OUT:-outputs/experiments/linear_floor}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
+
+jobs() {  # the slowest first, so the two queues end together
+    for model in resnet_ae conv_ae mlp_ae pca; do
+        for data in fashion_mnist photos; do
+            for size in 128 64 32 16; do
+                echo "$data $model $size"
+            done
+        done
+    done
+}
+run() {
+    local data=$1 model=$2 size=$3 dir="$OUT/$1/$2/$3"
+    [ -f "$dir/metrics.json" ] && return 0
+    python train.py experiment=linear_floor/"$data" model="$model" model.latent_dim="$size" \
+        hydra.run.dir="$dir" > /dev/null 2>&1 || echo "FAILED: $data $model $size" >&2
+}
+export -f run
+export OUT
+jobs | xargs -P 2 -L 1 bash -c 'run "$@"' _
+
+# The tables (generated from the run dirs, not typed):
+python compare.py "$OUT" --metric test/psnr --rows data.path --rows model \
+    --cols model.latent_dim --baseline model=pca --out experiments/linear_floor/results
