@@ -2,11 +2,10 @@
 
 Their `.hydra/config.yaml` names the old modules (`aelab.models.text_vae.TextVAE`) and the old
 flat options (`model.skip_latent`, `model.free_nats`, `model.noise.drop`, ...), and lacks the
-options added since (`model.residual`, `model.net.latent`, `callbacks.ema.warmup`, ...: `ADDED`).
-`upgrade` rewrites such
-a config into today's form: the same model, whose checkpoint loads unchanged (the parameter
-names did not move). eval, generate, the notebook and the code prior call it
-on every saved config; a config in today's form passes through untouched.
+options added since (`model.residual`, `model.net.latent`, `callbacks.ema.warmup`, ...:
+`ADDED`). `upgrade` rewrites such a config into today's form: the same model, whose checkpoint
+loads unchanged (the parameter names did not move). eval, generate, the notebook and the code
+prior call it on every saved config; a config in today's form passes through untouched.
 """
 
 from omegaconf import DictConfig, OmegaConf, open_dict
