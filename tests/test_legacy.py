@@ -131,3 +131,25 @@ def test_options_added_since_a_run_get_the_value_it_ran_with():
     assert cfg.model.residual is False and cfg.model.net.latent == "dense"
     assert cfg.model == compose_config(["model=conv_ae"]).model  # today's conv_ae, as it ran
     assert not upgrade(cfg)  # today's form passes through untouched
+
+
+# callbacks=ema as a run saved it before the span and the warm-up (issue 35): `experiment=
+# text_wordnet/transformer_lm_ema`, whose recipe now pins what it ran with.
+OLD_EMA = RECENT_AE + """
+callbacks:
+  ema:
+    _target_: aelab.callbacks.ema.EMA
+    decay: 0.999
+    start_step: 0
+    every_n_steps: 1
+"""
+
+
+def test_an_old_ema_run_keeps_its_fixed_decay_without_warm_up():
+    cfg = OmegaConf.create(OLD_EMA)
+    assert upgrade(cfg)
+    ema = OmegaConf.to_container(cfg.callbacks.ema)
+    assert ema == today("experiment=text_wordnet/transformer_lm_ema")["callbacks"]["ema"]
+    assert ema["warmup"] is False and ema["span"] is None
+    assert not upgrade(cfg)
+    assert not upgrade(compose_config(["callbacks=ema"]))  # today's form passes through

@@ -51,6 +51,9 @@ QUICK = ["trainer=debug", "threads=1"]
      "scheduler.decay=step is not one of: constant, linear, cosine"),
     (["corruption=downsample", "corruption.mode=nearest"],
      "corruption.mode=nearest is not one of: bicubic, area"),
+    (["callbacks=ema", "callbacks.ema.span=0"], "callbacks.ema.span=0 must be > 0"),
+    (["callbacks=ema", "callbacks.ema.span=null"],
+     "callbacks.ema.span and callbacks.ema.decay are both null"),
     # a key added with + that nothing takes
     (["+model.dropout=0.1"],
      "model.dropout is not an option of aelab.models.image.autoencoder.ImageAutoencoder"),

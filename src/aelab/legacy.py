@@ -2,10 +2,10 @@
 
 Their `.hydra/config.yaml` names the old modules (`aelab.models.text_vae.TextVAE`) and the old
 flat options (`model.skip_latent`, `model.free_nats`, `model.noise.drop`, ...), and lacks the
-options added since (`model.residual`, `model.net.latent`, ...: `ADDED`). `upgrade` rewrites such
-a config into today's form: the same model, whose checkpoint loads unchanged (the parameter
-names did not move). eval, generate, the notebook and the code prior call it
-on every saved config; a config in today's form passes through untouched.
+options added since (`model.residual`, `model.net.latent`, `callbacks.ema.warmup`, ...:
+`ADDED`). `upgrade` rewrites such a config into today's form: the same model, whose checkpoint
+loads unchanged (the parameter names did not move). eval, generate, the notebook and the code
+prior call it on every saved config; a config in today's form passes through untouched.
 """
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -24,7 +24,7 @@ MOVED = {  # old module path -> new, for the `_target_`s a saved run can hold
 }
 RNN_NETS = ("aelab.nets.text.rnn.RNNEncoder", "aelab.nets.text.rnn.RNNDecoder")
 # Options added since a run could have been saved: (class, option) -> the value every run
-# before them had. The model's own, then its net's (`model.net`).
+# before them had. The model's own, its net's (`model.net`) and the callbacks'.
 ADDED = {
     ("aelab.models.image.autoencoder.ImageAutoencoder", "residual"): False,
     ("aelab.models.image.autoencoder.ImageAutoencoder", "loss_border"): 0,
@@ -42,6 +42,9 @@ ADDED = {
     ("aelab.nets.image.unet.UNet", "shuffle"): 1,
     ("aelab.nets.image.unet.UNet", "res_scale"): 1.0,
     ("aelab.nets.image.unet.UNet", "bias_free"): False,
+    # callbacks=ema before its span and warm-up (issue 35): a fixed decay from the first update
+    ("aelab.callbacks.ema.EMA", "span"): None,
+    ("aelab.callbacks.ema.EMA", "warmup"): False,
 }
 
 
@@ -51,13 +54,16 @@ def upgrade(cfg: DictConfig) -> bool:
     if not OmegaConf.is_dict(model) or "_target_" not in model:
         return False
     moved = _move(cfg, model)
-    return _add_options(model) or moved
+    callbacks = cfg.get("callbacks")
+    nodes = [model, model.get("net"),
+             *(callbacks.values() if OmegaConf.is_dict(callbacks) else [])]
+    return _add_options(nodes) or moved
 
 
-def _add_options(model: DictConfig) -> bool:
+def _add_options(nodes: list) -> bool:
     """Fill the options added since the run with the value it ran with."""
     changed = False
-    for node in (model, model.get("net")):
+    for node in nodes:
         if not OmegaConf.is_dict(node) or "_target_" not in node:
             continue
         for (target, key), value in ADDED.items():

@@ -131,7 +131,7 @@ def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()
+    callbacks = [instantiate_checked(c) for c in (cfg.get("callbacks") or {}).values()
                  if c is not None and "_target_" in c]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]

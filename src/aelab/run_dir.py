@@ -58,7 +58,7 @@ def load_run_config(run_dir: Path, trust: bool = False) -> DictConfig:
                          "pass run_dir=<the hydra.run.dir of a train.py run>")
     cfg = OmegaConf.load(config_file)
     if upgrade(cfg):
-        log.info("%s was saved before the model-layer redesign; loaded in today's form", config_file)
+        log.info("%s was saved by an older aelab; loaded in today's form", config_file)
     lacking = [key for key in ("model", "data", "trainer", "optimizer", "paths") if key not in cfg]
     if lacking:
         raise AelabError(f"{config_file} is not the config of a train.py run (it lacks "
