@@ -129,7 +129,10 @@ def test_options_added_since_a_run_get_the_value_it_ran_with():
     cfg = OmegaConf.create(RECENT_AE)
     assert upgrade(cfg)
     assert cfg.model.residual is False and cfg.model.net.latent == "dense"
-    assert cfg.model == compose_config(["model=conv_ae"]).model  # today's conv_ae, as it ran
+    # today's conv_ae, as it ran: before the linear path and the PSNR loss were its defaults
+    assert cfg.model == compose_config(["model=conv_ae", "model.linear_path=none",
+                                        "model.loss=mse"]).model
+    assert cfg.model.linear_path == "none"
     assert not upgrade(cfg)  # today's form passes through untouched
 
 

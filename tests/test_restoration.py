@@ -122,8 +122,8 @@ def test_the_loss_border_leaves_the_edge_pixels_out_of_the_loss():
 
 
 def test_residual_works_for_the_bottleneck_nets_too_and_then_only_restores():
-    model = build_model("conv_ae", "model.residual=true", "model.latent_dim=8",
-                        image_shape=(1, 16, 16))
+    model = build_model("conv_ae", "model.residual=true", "model.linear_path=none",
+                        "model.latent_dim=8", image_shape=(1, 16, 16))
     x = torch.rand(2, 1, 16, 16)
     assert torch.allclose(model.output(x), x + model.net.decode_logits(model.net.encode(x)))
     assert model.can("reconstruct") and not model.can("sample")
@@ -146,6 +146,13 @@ def test_the_unet_restores_but_has_no_code_to_sample_or_interpolate():
     ("conv_vae", ["model.net._target_=aelab.nets.image.unet.UNet", "+model.net.blocks=1",
                   "+model.net.skips=add", "model.latent_dim=null"], "cannot be a VAE"),
     ("unet", ["model.loss=bce"], "model.loss=bce with model.residual=true"),
+    # the linear path gives an image, so neither a difference nor logits
+    ("conv_ae", ["model.residual=true"], "linear_path=pca with model.residual=true .* set "
+                                         "model.linear_path=none"),
+    ("mlp_ae", ["model.loss=bce"], "linear_path=pca with model.loss=bce .* set "
+                                   "model.linear_path=none"),
+    ("unet", ["model.linear_path=pca", "model.residual=false"],
+     "UNet has no vector code to add PCA.s to"),
 ])
 def test_a_code_size_or_loss_the_net_cannot_take_is_named(model, overrides, message):
     with pytest.raises(AelabError, match=message):
