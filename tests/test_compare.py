@@ -102,7 +102,7 @@ def test_runs_that_differ_only_in_seed_are_one_cell_with_a_confidence_interval(t
     assert (tmp_path / "test_psnr_by_model.latent_dim.png").stat().st_size > 1000
 
 
-def fake_run(folder, model: str, latent: int, data: str, psnr: float) -> None:
+def fake_pivot_run(folder, model: str, latent: int, data: str, psnr: float) -> None:
     """A finished run's record without the training: its saved config and metrics."""
     import json
 
@@ -118,7 +118,7 @@ def test_a_pivot_table_lays_runs_out_by_rows_and_columns_beside_a_baseline_row(t
     values = {("a", "pca", 16): 17.5, ("a", "pca", 32): 19.0, ("a", "conv_ae", 16): 21.0,
               ("a", "conv_ae", 32): 22.25, ("b", "pca", 16): 30.0, ("b", "conv_ae", 16): 29.5}
     for (data, model, latent), psnr in values.items():
-        fake_run(tmp_path / "runs" / data / model / str(latent), model, latent, data, psnr)
+        fake_pivot_run(tmp_path / "runs" / data / model / str(latent), model, latent, data, psnr)
     out = tmp_path / "tables"
     assert compare_main([str(tmp_path / "runs"), "--metric", "test/psnr", "--rows", "data.path",
                          "--rows", "model", "--cols", "model.latent_dim", "--baseline",
@@ -131,7 +131,7 @@ def test_a_pivot_table_lays_runs_out_by_rows_and_columns_beside_a_baseline_row(t
     assert rows["a", "pca"]["model.latent_dim=16"] == "17.5"               # the baseline itself
     assert (out / "pivot_test_psnr.md").read_text().startswith("| data.path | model |")
     # Two runs in one cell are refused, naming the key that would tell them apart.
-    fake_run(tmp_path / "runs" / "again", "pca", 16, "a", 17.0)
+    fake_pivot_run(tmp_path / "runs" / "again", "pca", 16, "a", 17.0)
     capsys.readouterr()
     assert compare_main([str(tmp_path / "runs"), "--metric", "test/psnr", "--rows", "model",
                          "--cols", "model.latent_dim"]) == 2
