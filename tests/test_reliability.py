@@ -131,17 +131,20 @@ def test_a_truncated_checkpoint_is_named(tmp_path):
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     """A write that dies half way leaves the previous last.ckpt intact and loadable."""
-    import fsspec.implementations.local as local
+    import io
 
     run = tmp_path / "run"
     train_run(run)
     before = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    real_save = torch.save
 
-    def dies_half_way(self, data):
-        self.f.write(data[: len(data) // 2])
+    def dies_half_way(obj, f, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(local.LocalFileOpener, "write", dies_half_way)
+    monkeypatch.setattr(torch, "save", dies_half_way)
     with pytest.raises((KeyboardInterrupt, SystemExit, RuntimeError)):
         train_run(run, "trainer.max_epochs=2", "ckpt_path=last")
     monkeypatch.undo()
@@ -149,6 +152,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     assert after["global_step"] == before["global_step"]
     for key, value in before["state_dict"].items():
         assert torch.equal(after["state_dict"][key], value)
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # the half file went with the kill
 
 
 def test_a_nan_loss_stops_the_run_and_names_the_step(tmp_path, monkeypatch):

@@ -12,8 +12,9 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from aelab.callbacks.safety import ValidateAtMaxSteps
-from aelab.checkpoint import load_checkpoint
+from aelab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from aelab.errors import AelabError
+from aelab.files import atomic_write_text
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_metrics, check_options
 from aelab.optuna_sweeper import PRUNED
@@ -139,8 +140,10 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
                if c is not None and "_target_" in c]
     # Not an option: without it a run ending at max_steps mid-epoch tests stale weights.
     callbacks.append(ValidateAtMaxSteps())
+    # Not an option either: checkpoints staged beside their file, whole after any kill.
+    plugins = [] if cfg.trainer.get("plugins") else [AtomicCheckpointIO()]
     return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
-                       logger=loggers or False)
+                       logger=loggers or False, **({"plugins": plugins} if plugins else {}))
 
 
 def resume_path(cfg: DictConfig) -> str | None:
@@ -175,10 +178,7 @@ def write_metrics(path: Path, metrics: dict) -> None:
     """One flat JSON object; non-finite values are written as null (valid JSON)."""
     clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
              for k, v in sorted(metrics.items())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(clean, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(clean, indent=2) + "\n")
 
 
 def train(cfg: DictConfig) -> float | str | None:
