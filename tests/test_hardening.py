@@ -84,3 +84,95 @@ def test_saves_stage_beside_their_file_not_in_tmpdir(tmp_path, monkeypatch):
     metrics = train_run(tmp_path / "run")
     assert metrics["epoch"] == 1
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")["global_step"] == 3
+
+
+# -- a run dir belongs to one run ----------------------------------------------------------------
+def train_cli(run_dir: Path, *overrides: str, capsys) -> tuple[int, str]:
+    """train.py as the command line runs it (Hydra writes the run dir), in this process."""
+    from tests.conftest import FAST
+    from tests.test_bad_input import run_entry
+
+    return run_entry("train", [*FAST, "logger=csv", "threads=1", *overrides,
+                               f"paths.cache_dir={run_dir.parent / 'cache'}",
+                               f"hydra.run.dir={run_dir}"], capsys)
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run dir but its log, by content."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.suffix != ".log" and "tensorboard" not in p.parts}
+
+
+def assert_one_line(code: int, output: str, *expected: str) -> None:
+    assert code == 2, output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
+    for text in expected:
+        assert text in output, output[-2000:]
+
+
+def test_training_into_a_finished_run_dir_refuses_and_leaves_it_as_it_was(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(run, capsys=capsys)[0] == 0
+    before = snapshot(run)
+    code, output = train_cli(run, "model.latent_dim=4", capsys=capsys)
+    assert_one_line(code, output, "already holds a run", "ckpt_path=last", "hydra.run.dir=DIR")
+    assert snapshot(run) == before  # no new config, metrics or best-v1.ckpt
+
+
+def test_a_run_dir_in_use_by_another_process_is_refused(tmp_path):
+    import fcntl
+
+    from aelab.errors import AelabError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / ".lock", "w") as held:  # what a live train.py on this dir holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(AelabError, match="in use by another training process"):
+            train_run(run)
+    assert not (run / "checkpoints").exists() and not (run / "metrics.json").exists()
+    assert train_run(run)["epoch"] == 1  # released: the dir is free again
+
+
+# -- resume checks before it writes ------------------------------------------------------------------
+def test_a_resume_that_changes_the_model_is_refused_with_nothing_written(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(run, capsys=capsys)[0] == 0
+    (run / "metrics.json").unlink()  # as if killed after its first epoch
+    before = snapshot(run)
+    code, output = train_cli(run, "trainer.max_epochs=2", "ckpt_path=last", "model.latent_dim=4",
+                             capsys=capsys)
+    assert_one_line(code, output, "model.latent_dim (32 -> 4)", "cannot resume")
+    assert snapshot(run) == before
+    from aelab.run import evaluate
+
+    assert "test/psnr" in evaluate(str(run))  # the run still rebuilds from its saved config
+
+
+def test_a_resume_with_a_new_learning_rate_trains_with_it(tmp_path):
+    run = tmp_path / "run"
+    train_run(run)
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["optimizer_states"][0][
+        "param_groups"][0]["lr"] == 1e-3
+    train_run(run, "trainer.max_epochs=2", "ckpt_path=last", "optimizer.lr=0.01")
+    groups = load_checkpoint(run / "checkpoints" / "last.ckpt")["optimizer_states"][0]["param_groups"]
+    assert [g["lr"] for g in groups] == [0.01] * len(groups)
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["config"]["optimizer"]["lr"] == 0.01
+
+
+# -- a text run's vocabulary --------------------------------------------------------------------------
+TEXT = ["model=lstm_lm", "data=toy_text", "data.num_train=64", "data.num_val=16",
+        "data.num_test=16", "model.embed_dim=8"]
+
+
+@pytest.mark.parametrize("task", ["eval", "generate"])
+def test_a_missing_tokenizer_is_not_rebuilt(task, tmp_path):
+    from aelab.errors import AelabError
+    from aelab.run import evaluate, generate
+
+    run = tmp_path / "run"
+    train_run(run, *TEXT)
+    (run / "tokenizer.json").unlink()
+    with pytest.raises(AelabError, match="tokenizer.json is missing.*put the run's tokenizer"):
+        evaluate(str(run)) if task == "eval" else generate(str(run), "sample", n=2)
+    assert not (run / "tokenizer.json").exists()

@@ -1,5 +1,6 @@
 """What the entry points do: train, evaluate, generate. The top-level scripts only parse."""
 
+import contextlib
 import json
 import logging
 import math
@@ -14,10 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from aelab.callbacks.safety import ValidateAtMaxSteps
 from aelab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from aelab.errors import AelabError
-from aelab.files import atomic_write_text
+from aelab.files import atomic_write_text, remove_stale_temporaries
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_metrics, check_options
 from aelab.optuna_sweeper import PRUNED
+from aelab.ownership import refuse_a_second_run, run_dir_lock, save_run_config
+from aelab.resume import ApplyResumedChanges, check_resume, optimizer_and_scheduler_changes
 from aelab.run_dir import (
     best_checkpoint,
     instantiate_checked,
@@ -72,8 +75,12 @@ def check_modalities(cfg: DictConfig) -> None:
                          "or corruption=none")
 
 
-def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+def build_datamodule(cfg: DictConfig, saved_vocabulary: bool = False) -> L.LightningDataModule:
+    """The data, set up. `saved_vocabulary`: a text run must find its tokenizer.json (a
+    finished or resumed run), not train one on what the data is now."""
     datamodule = instantiate_checked(cfg.data)
+    if saved_vocabulary and hasattr(datamodule, "require_saved_tokenizer"):
+        datamodule.require_saved_tokenizer()
     model = get_class(cfg.model._target_) if cfg.get("model") else None
     # Labels only for a model that says it needs them: every other model's batches (and the
     # cached images) stay as they are.
@@ -146,22 +153,22 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
                        logger=loggers or False, **({"plugins": plugins} if plugins else {}))
 
 
-def resume_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path=last` means this run dir's last.ckpt, when there is one."""
+def resume_checkpoint(cfg: DictConfig) -> tuple[str | None, dict | None]:
+    """(path, contents) of the checkpoint a run resumes from, or (None, None).
+    `ckpt_path=last` means this run dir's last.ckpt, when there is one."""
     ckpt = cfg.get("ckpt_path")
     if ckpt in (None, "last"):
         last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if ckpt == "last" and last.exists():
             log.info("resuming from %s", last)
-            load_checkpoint(last)
-            return str(last)
+            return str(last), load_checkpoint(last)
         if ckpt == "last":
             log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
-        return None
+        return None, None
     if not Path(ckpt).exists():
         raise AelabError(f"ckpt_path={ckpt} does not exist; give a checkpoint file or 'last'")
-    load_checkpoint(ckpt)  # refuse unsafe or broken files here, with a clear message
-    return str(ckpt)
+    # Refuse unsafe or broken files here, with a clear message.
+    return str(ckpt), load_checkpoint(ckpt)
 
 
 def scalar_metrics(metrics: dict) -> dict:
@@ -182,25 +189,53 @@ def write_metrics(path: Path, metrics: dict) -> None:
 
 
 def train(cfg: DictConfig) -> float | str | None:
-    """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
+    """Fit, test the best checkpoint, write metrics.json; return the best monitored value.
+
+    The run dir is locked for the whole run, and nothing is written into it before the
+    checks: a dir holding another run, or a resume that changes what its checkpoint fixes,
+    stops with the dir as it was."""
     from aelab.callbacks.timing import run_started
 
     run_started()
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
+    # Under DDP the other ranks re-run this script into the same dir: rank 0 owns it.
+    with run_dir_lock(output_dir) if is_rank_zero() else contextlib.nullcontext():
+        return train_in_own_dir(cfg, output_dir)
+
+
+def is_rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
+    ckpt_path, checkpoint = resume_checkpoint(cfg)
+    config = plain_config(cfg)
+    if is_rank_zero():
+        refuse_a_second_run(output_dir, ckpt_path)
+    changes = check_resume(checkpoint, config, ckpt_path) if checkpoint is not None else {}
     done = finished_metrics(cfg)
     if done is not None:
         log.info("%s already finished (metrics.json, epoch %s): not run again", output_dir,
                  done.get("epoch"))
         return done.get(f"best/{cfg.monitor.metric}")
-    (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
+    if is_rank_zero():
+        remove_stale_temporaries(output_dir / "checkpoints")
+        save_run_config(cfg, output_dir)
+        (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
     L.seed_everything(cfg.seed, workers=True)
     extractor = feature_extractor(cfg.get("metrics")) if cfg.get("test", True) else None
-    datamodule = build_datamodule(cfg)
+    # A resumed text run must read its own vocabulary, never one rebuilt from today's data.
+    own_resume = ckpt_path is not None and Path(ckpt_path).parent == output_dir / "checkpoints"
+    datamodule = build_datamodule(cfg, saved_vocabulary=own_resume)
     model = build_model(cfg, datamodule)
-    config = plain_config(cfg)
     extra = [ConfigInCheckpoint(config),
              *generative_metrics(extractor, cfg.get("metrics"), model, datamodule, cfg.seed)]
+    resumed = optimizer_and_scheduler_changes(changes)
+    if resumed:
+        extra.append(ApplyResumedChanges(resumed))
     pruning = None
     if cfg.get("optuna"):  # a trial of the Optuna sweeper: report each epoch, maybe stop
         from aelab.callbacks.optuna_pruning import OptunaPruning
@@ -209,7 +244,7 @@ def train(cfg: DictConfig) -> float | str | None:
         extra.append(pruning)
     trainer = build_trainer(cfg, extra)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
     if pruning is not None and pruning.pruned_at is not None:
         # Pruned: recorded as such (not a failure), not tested, and the sweeper told so.
@@ -262,7 +297,7 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
     cfg = load_run_config(run, trust_run_config)
     best_checkpoint(run, ckpt)  # a run without the checkpoint stops before the data loads
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg)
+    datamodule = build_datamodule(cfg, saved_vocabulary=True)
     model = build_model(cfg, datamodule)
     return cfg, datamodule, model, load_weights(model, run, ckpt)
 

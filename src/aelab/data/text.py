@@ -19,6 +19,7 @@ from aelab.data.hub import find_column, first_split, load_splits, standard_split
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.data.toy_text import make_sentences
 from aelab.errors import AelabError
+from aelab.files import atomic_write_text
 from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt, Range
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else None
         self.tokenizer = None
+        self.saved_tokenizer_only = False
         self.texts: dict[str, list[str]] | None = None
         self.ids: dict[str, list[list[int]]] = {}
 
@@ -201,17 +203,25 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
             log.warning("%d of %d training sentences are longer than data.max_len=%d words and "
                         "were cut", cut, len(self.ids["train"]), self.max_len)
 
+    def require_saved_tokenizer(self) -> None:
+        """A finished or resumed run reads its tokenizer.json and never trains a new one."""
+        self.saved_tokenizer_only = True
+
     def _tokenizer(self):
         from tokenizers import Tokenizer
 
         saved = self.tokenizer_dir / "tokenizer.json" if self.tokenizer_dir else None
         if saved is not None and saved.exists():
             return Tokenizer.from_file(str(saved))  # the run's own vocabulary
+        if self.saved_tokenizer_only:
+            raise AelabError(
+                f"{saved} is missing: this text run's vocabulary cannot be rebuilt (a new one "
+                "from the data as it is now may number the words differently from the one the "
+                "weights were trained with); put the run's tokenizer.json back, or retrain")
         tokenizer = train_tokenizer(self.texts["train"], self.vocab_size, self.min_freq,
                                     self.lowercase, self.tokenizer_kind)
         if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            tokenizer.save(str(saved))
+            atomic_write_text(saved, tokenizer.to_str(pretty=True))
         log.info("vocabulary: %d words (data.vocab_size=%s, data.min_freq=%d)",
                  tokenizer.get_vocab_size(), self.vocab_size, self.min_freq)
         return tokenizer
