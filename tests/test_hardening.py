@@ -176,3 +176,31 @@ def test_a_missing_tokenizer_is_not_rebuilt(task, tmp_path):
     with pytest.raises(AelabError, match="tokenizer.json is missing.*put the run's tokenizer"):
         evaluate(str(run)) if task == "eval" else generate(str(run), "sample", n=2)
     assert not (run / "tokenizer.json").exists()
+
+
+# -- signals ------------------------------------------------------------------------------------------
+def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, capsys, monkeypatch):
+    """A sweep of two jobs, SIGTERM during the first: exit 143, the job's reason in its dir,
+    the sweep's unstarted job in its interrupted.txt; the second job never starts."""
+    import signal
+
+    from aelab.callbacks.safety import ValidateAtMaxSteps
+    from tests.conftest import FAST
+    from tests.test_bad_input import run_entry
+
+    def terminated(self, trainer, *args):
+        if trainer.global_step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ValidateAtMaxSteps, "on_train_batch_end", terminated)
+    sweep = tmp_path / "sweep"
+    code, output = run_entry("train", ["-m", *FAST, "logger=csv", "threads=1",
+                                       "model.latent_dim=4,8", f"paths.cache_dir={tmp_path / 'cache'}",
+                                       f"hydra.sweep.dir={sweep}"], capsys)
+    assert code == 128 + signal.SIGTERM, output[-2000:]
+    assert "Traceback" not in output, output[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    assert [p.name for p in jobs] == ["0_model.latent_dim=4"]
+    assert "interrupted by SIGTERM" in (jobs[0] / "failure.txt").read_text()
+    assert "did not start" in (sweep / "interrupted.txt").read_text()
+    assert not (jobs[0] / "metrics.json").exists()

@@ -66,7 +66,8 @@ def launch(run_dir, *extra):
                             text=True)
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, tmp_path):
     reference = launch(tmp_path / "reference")
     killed_dir = tmp_path / "killed"
     victim = launch(killed_dir)
@@ -76,10 +77,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
         time.sleep(0.05)
     time.sleep(0.3)  # now inside the second epoch
     assert victim.poll() is None, "the run finished before it could be killed"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.send_signal(sig)
+    code = victim.wait()
     assert not (killed_dir / "metrics.json").exists()
     assert load_checkpoint(last)["epoch"] == 0  # the end-of-epoch-1 state survived the kill
+    if sig == signal.SIGTERM:  # stopped loudly, the reason in the run dir
+        assert code == 128 + signal.SIGTERM
+        assert "interrupted by SIGTERM" in (killed_dir / "failure.txt").read_text()
+        assert "ckpt_path=last" in victim.stderr.read()
 
     resumed = launch(killed_dir, "ckpt_path=last")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
@@ -87,6 +92,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
     expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
     got = json.loads((killed_dir / "metrics.json").read_text())
     assert comparable(got) == comparable(expected)
+    assert not (killed_dir / "failure.txt").exists()
 
 
 class Exploit:

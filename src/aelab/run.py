@@ -15,7 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from aelab.callbacks.safety import ValidateAtMaxSteps
 from aelab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from aelab.errors import AelabError
-from aelab.files import atomic_write_text, remove_stale_temporaries
+from aelab.files import (
+    atomic_save_image,
+    atomic_write_text,
+    free_name,
+    make_dirs,
+    remove_stale_temporaries,
+)
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_metrics, check_options
 from aelab.optuna_sweeper import PRUNED
@@ -353,7 +359,8 @@ def pick_device(accelerator: str | None) -> torch.device:
 
 def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
              trust_run_config: bool = False, input: str | None = None, **options) -> Path:
-    """Run a generation task on a finished run; write generated/<task>.png; return its path.
+    """Run a generation task on a finished run; write generated/<task>.png (or .txt; an
+    earlier output is kept: the new one becomes <task>-1.png, ...); return its path.
 
     `input`: an image file for denoise / upscale to restore (any size) instead of test
     images; the result goes to generated/<file name>_<task>[_x<factor>].png."""
@@ -378,19 +385,18 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
         return restore_file(model, task, Path(input).expanduser(), run / "generated")
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)
-        out = run / "generated" / f"{task}.txt"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text("\n".join(lines) + "\n")
+        out = free_name(make_dirs(run / "generated") / f"{task}.txt")
+        atomic_write_text(out, "\n".join(lines) + "\n")
         with SummaryWriter(str(run / "tensorboard")) as writer:
             writer.add_text(f"generated/{task}", "  \n".join(lines))
         return out
     grid = generate_images.run_task(task, model, datamodule, **options)
-    out = run / "generated" / f"{task}.png"
-    out.parent.mkdir(exist_ok=True)
+    out = free_name(make_dirs(run / "generated") / f"{task}.png")
     pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     image = Image.fromarray(pixels)
     scale = max(1, 512 // max(image.size))  # small images are enlarged so they can be seen
-    image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST).save(out)
+    atomic_save_image(image.resize((image.width * scale, image.height * scale),
+                                   Image.Resampling.NEAREST), out)
     with SummaryWriter(str(run / "tensorboard")) as writer:
         writer.add_image(f"generated/{task}", grid)
     return out
