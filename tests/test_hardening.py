@@ -87,12 +87,14 @@ def test_saves_stage_beside_their_file_not_in_tmpdir(tmp_path, monkeypatch):
 
 
 # -- a run dir belongs to one run ----------------------------------------------------------------
-def train_cli(run_dir: Path, *overrides: str, capsys) -> tuple[int, str]:
-    """train.py as the command line runs it (Hydra writes the run dir), in this process."""
+def train_cli(run_dir: Path, *overrides: str, capsys, shapes: bool = True) -> tuple[int, str]:
+    """train.py as the command line runs it (Hydra writes the run dir), in this process;
+    `shapes=False`: settings for any data (the FAST ones size the shapes data)."""
     from tests.conftest import FAST
     from tests.test_bad_input import run_entry
 
-    return run_entry("train", [*FAST, "logger=csv", "threads=1", *overrides,
+    fast = FAST if shapes else ["trainer=debug", "data.limit=32", "model.width=8"]
+    return run_entry("train", [*fast, "logger=csv", "threads=1", *overrides,
                                f"paths.cache_dir={run_dir.parent / 'cache'}",
                                f"hydra.run.dir={run_dir}"], capsys)
 
@@ -204,3 +206,99 @@ def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, cap
     assert "interrupted by SIGTERM" in (jobs[0] / "failure.txt").read_text()
     assert "did not start" in (sweep / "interrupted.txt").read_text()
     assert not (jobs[0] / "metrics.json").exists()
+
+
+# -- "also seen": each ends in one line, exit status 2 -----------------------------------------------
+def test_a_run_dir_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "run").write_text("not a dir")
+    code, output = train_cli(tmp_path / "run", capsys=capsys)
+    assert_one_line(code, output, "is a file, not a directory", "hydra.run.dir=DIR")
+
+
+@pytest.mark.parametrize("fault,says", [(errno.ENOSPC, "no space left to write"),
+                                        (errno.EROFS, "Read-only file system")])
+def test_a_full_or_read_only_disk(fault, says, tmp_path, capsys, monkeypatch):
+    real_mkstemp = tempfile.mkstemp
+
+    def refused(*args, dir=None, **kwargs):  # noqa: A002 - tempfile's own keyword
+        if dir is not None and str(tmp_path / "run") in str(dir):
+            raise OSError(fault, os.strerror(fault))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    code, output = train_cli(tmp_path / "run", capsys=capsys)
+    assert_one_line(code, output, says, str(tmp_path / "run"))
+
+
+def text_folder(folder: Path) -> Path:
+    from datasets import Dataset
+
+    folder.mkdir()
+    for split in ("train", "test"):
+        Dataset.from_dict({"text": ["a small cat .", "the dog ran ."] * 8, "label": list(range(16))}
+                          ).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    return folder
+
+
+def test_a_text_column_that_holds_no_text(tmp_path, capsys):
+    folder = text_folder(tmp_path / "texts")
+    code, output = train_cli(tmp_path / "run", "model=lstm_lm", "data=text", f"data.path={folder}",
+                             "data.text_column=label", capsys=capsys, shapes=False)
+    assert_one_line(code, output, "data.text_column=label is a column of int64", "(text)")
+
+
+def test_an_image_column_that_holds_no_images(parquet_images, tmp_path, capsys):
+    code, output = train_cli(tmp_path / "run", "data=images", f"data.path={parquet_images}",
+                             "data.image_column=label", capsys=capsys, shapes=False)
+    assert_one_line(code, output, "data.image_column=label is a column of", "(image)")
+
+
+def test_a_checkpoint_of_another_model_in_a_run_dir(tmp_path):
+    from aelab.errors import AelabError
+    from aelab.run import evaluate
+
+    run = tmp_path / "run"
+    train_run(run)
+    best = run / "checkpoints" / "best.ckpt"
+    state = load_checkpoint(best)
+    state["state_dict"] = {k: v[:1] if v.ndim else v for k, v in state["state_dict"].items()}
+    torch.save(state, best)
+    with pytest.raises(AelabError, match="holds the weights of another model"):
+        evaluate(str(run))
+
+
+def test_a_truncated_image_for_generate(tmp_path):
+    from PIL import Image
+
+    from aelab.errors import AelabError
+    from aelab.generation.image_file import load_image
+
+    photo = tmp_path / "photo.png"
+    Image.effect_noise((64, 64), 50).save(photo)
+    photo.write_bytes(photo.read_bytes()[:300])
+    with pytest.raises(AelabError, match="may be truncated"):
+        load_image(photo, 1)
+
+
+@pytest.mark.parametrize("broken", ["metrics.json", ".hydra/config.yaml"])
+def test_compare_names_a_truncated_file(broken, tmp_path, capsys):
+    import runpy
+    import sys
+
+    from tests.conftest import ROOT
+
+    run = tmp_path / "runs" / "a"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("model:\n  latent_dim: 8\n")
+    (run / "metrics.json").write_text('{"test/psnr": 20.0}\n')
+    file = run / broken
+    file.write_text(file.read_text()[:12] + "\x00{[")
+    old, sys.argv = sys.argv, ["compare.py", str(tmp_path / "runs")]
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(str(ROOT / "compare.py"), run_name="__main__")
+    finally:
+        sys.argv = old
+    output = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert f"{file} cannot be read" in output.err and "Traceback" not in output.err

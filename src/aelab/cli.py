@@ -133,3 +133,34 @@ def name_jobs_by_swept_keys(argv: list[str]) -> list[str]:
     keys = list(OmegaConf.select(defaults, setting.removeprefix("hydra."), default=[]))
     keys += [k for k in fixed if k not in keys]
     return [*argv, f"{setting}=[{','.join(repr(k) for k in keys)}]"]
+
+
+def output_dir_problem(argv: list[str]) -> str | None:
+    """A run dir (or the folder it goes under) that is a file or cannot be written: Hydra
+    creates it and opens its log before any of our code runs, and would fail with a
+    traceback. Checked on the command line's own values (`hydra.run.dir`, `hydra.sweep.dir`,
+    `paths.log_dir`, else ./outputs); interpolated ones are left to the run."""
+    import os
+
+    given = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv[1:] if "=" in a}
+    keys = ("hydra.run.dir", "hydra.sweep.dir", "paths.log_dir")
+    dirs = [given[k] for k in keys if k in given and "${" not in given[k]] or (
+        [] if any(k in given for k in keys) else ["outputs"])
+    for value in dirs:
+        path = Path(value).expanduser().absolute()
+        existing = next(p for p in [path, *path.parents] if p.exists())
+        if not existing.is_dir():
+            return (f"cannot write the run to {path}: {existing} is a file, not a directory; "
+                    "remove it or choose another dir (hydra.run.dir=DIR)")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return (f"cannot write the run to {path}: {existing} is not writable; choose a "
+                    "writable dir (hydra.run.dir=DIR or paths.log_dir=DIR)")
+    return None
+
+
+def check_output_dir() -> None:
+    """Exit with status 2 and one line when the run could not be written where it goes."""
+    message = output_dir_problem(sys.argv)
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)

@@ -55,17 +55,27 @@ def first_split(splits: DatasetDict):
     return splits["train"] if "train" in splits else next(iter(splits.values()))
 
 
+def holds(feature, kind: str) -> bool:
+    """Whether a `datasets` feature is of `kind`: 'Image', or 'Value' of strings (text)."""
+    return type(feature).__name__ == kind and (
+        kind != "Value" or getattr(feature, "dtype", None) in ("string", "large_string"))
+
+
 def find_column(features: dict, wanted: str | None, kind: str, option: str) -> str:
     """The column holding `kind` ('Image' or 'Value'), or the one named by `option`."""
+    what = "image" if kind == "Image" else "text"
+    matches = [col for col, feat in features.items() if holds(feat, kind)]
     if wanted:
         if wanted not in features:
             raise AelabError(f"{option}={wanted} is not a column of this dataset; its columns "
                              f"are {sorted(features)}")
+        if not holds(features[wanted], kind):
+            # Caught here, not as a traceback deep in decoding or tokenizing.
+            found = getattr(features[wanted], "dtype", None) or type(features[wanted]).__name__
+            raise AelabError(f"{option}={wanted} is a column of {found}, not of {what}s; name "
+                             f"a column of {what}s" + (f" ({', '.join(matches)})" if matches else ""))
         return wanted
-    matches = [col for col, feat in features.items() if type(feat).__name__ == kind and (
-        kind != "Value" or getattr(feat, "dtype", None) in ("string", "large_string"))]
     if not matches:
-        what = "image" if kind == "Image" else "text"
         raise AelabError(f"this dataset has no {what} column (columns: {sorted(features)}); "
                          f"name one with {option}=<column>")
     return matches[0]

@@ -10,8 +10,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +23,7 @@ from aelab.data.hub import find_column, first_split, load_splits, standard_split
 from aelab.data.labels import count_classes, find_label_column, read_labels
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.errors import AelabError
+from aelab.files import atomic_write, atomic_write_text
 from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt
 
 log = logging.getLogger(__name__)
@@ -246,13 +245,11 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                                         self.on_bad_rows)
         file.parent.mkdir(parents=True, exist_ok=True)
         if skipped:
-            skipped_file.write_text(json.dumps(skipped))
+            atomic_write_text(skipped_file, json.dumps(skipped))
         # A temporary file of this writer's own: runs started side by side (a parallel sweep)
-        # decode the same split at once, and each renames only what it wrote.
-        handle, tmp = tempfile.mkstemp(suffix=".tmp", prefix=file.stem, dir=file.parent)
-        os.close(handle)
-        torch.save(images, tmp)
-        Path(tmp).replace(file)  # atomic: a killed run never leaves half a cache file
+        # decode the same split at once, and each renames only what it wrote; a killed run
+        # never leaves half a cache file.
+        atomic_write(file, lambda f: torch.save(images, f))
         return images, skipped
 
     def prepare_data(self) -> None:

@@ -33,6 +33,9 @@ def load_image(path: Path, channels: int) -> torch.Tensor:
         image = Image.open(path).convert("L" if channels == 1 else "RGB")
     except UnidentifiedImageError:
         raise AelabError(f"input={path}: not an image file PIL can read") from None
+    except OSError as err:  # a truncated or corrupt file: PIL reads its header, then fails
+        raise AelabError(f"input={path}: the image cannot be read whole ({err}); the file "
+                         "may be truncated: copy it again") from None
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     return pixels.view(image.height, image.width, channels).permute(2, 0, 1)[None].float() / 255
 
