@@ -302,3 +302,15 @@ def test_compare_names_a_truncated_file(broken, tmp_path, capsys):
     output = capsys.readouterr()
     assert exit_.value.code == 2
     assert f"{file} cannot be read" in output.err and "Traceback" not in output.err
+
+
+@pytest.mark.parametrize("script,args,says", [
+    ("eval", ["num_images=3"], "eval.py does not take 'num_images'"),
+    ("generate", ["task=sample", "self_ensemble=true"], "generate.py does not take 'self_ensemble'"),
+    ("eval", ["model.latent_dim=4"], "a run's own options are fixed by its saved config"),
+])
+def test_an_option_eval_or_generate_does_not_take(script, args, says, tmp_path, capsys):
+    from tests.test_bad_input import run_entry
+
+    code, output = run_entry(script, [f"run_dir={tmp_path}", *args], capsys)
+    assert_one_line(code, output, says)

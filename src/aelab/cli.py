@@ -19,7 +19,7 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=plain)
     except ConfigCompositionException as err:
-        if "not in struct" not in str(err.__cause__ or err):
+        if not any("not in struct" in str(e) for e in (err, err.__cause__) if e is not None):
             return None  # some other problem: Hydra's own message says it well
         cfg = None
     except HydraException:
@@ -27,13 +27,19 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
     if cfg is not None:
         return None
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        groups = [o for o in plain if "." not in o.split("=")[0]]
+        # Group choices only: a plain top-level key may be the unknown one.
+        groups = [o for o in plain if (CONF / o.split("=")[0]).is_dir()]
         base = compose(config_name=config_name, overrides=groups)
     for override in plain:
         key = override.split("=", 1)[0]
         if "." not in key:
+            if key not in base.keys() and not (CONF / key).is_dir():
+                return unknown_top_level(config_name, key, override, sorted(map(str, base.keys())))
             continue
         parent, last = key.rsplit(".", 1)
+        if config_name != "train" and parent.split(".")[0] not in base.keys():
+            # eval / generate rebuild the run from its saved config: its options are not theirs.
+            return unknown_top_level(config_name, key, override, sorted(map(str, base.keys())))
         node = OmegaConf.select(base, parent, throw_on_missing=False)
         # keys(), not `in node`: a required value (`???`, like data.path) is "not in" a
         # DictConfig, and it would be blamed for another override's unknown key.
@@ -47,6 +53,16 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
             return (f"unknown config key '{key}'{hint}; {where}. "
                     f"To add a new key on purpose, write +{override}")
     return None
+
+
+def unknown_top_level(config_name: str, key: str, override: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    if config_name == "train":
+        return (f"unknown config key '{key}'{hint}; train.py takes: {', '.join(valid)}. "
+                f"To add a new key on purpose, write +{override}")
+    return (f"{config_name}.py does not take '{key}'{hint}; it takes: {', '.join(valid)} (a "
+            "run's own options are fixed by its saved config: train a new run to change them)")
 
 
 def trainer_arguments() -> set[str]:
