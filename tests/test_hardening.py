@@ -314,3 +314,14 @@ def test_an_option_eval_or_generate_does_not_take(script, args, says, tmp_path, 
 
     code, output = run_entry(script, [f"run_dir={tmp_path}", *args], capsys)
     assert_one_line(code, output, says)
+
+
+def test_a_run_killed_in_its_test_stage_resumes_to_the_same_metrics(tmp_path):
+    """kill -9 after the fit, before metrics.json: the resume has nothing left to train and
+    used to write a metrics.json without the last epoch's train and val metrics."""
+    from tests.test_reliability import comparable
+
+    whole = train_run(tmp_path / "run", "trainer.max_epochs=2")
+    (tmp_path / "run" / "metrics.json").unlink()
+    resumed = train_run(tmp_path / "run", "trainer.max_epochs=2", "ckpt_path=last")
+    assert comparable(resumed) == comparable(whole)

@@ -251,7 +251,7 @@ def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
     trainer = build_trainer(cfg, extra)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = scalar_metrics(trainer.callback_metrics)
+    metrics = fit_metrics(trainer, output_dir, checkpoint)
     if pruning is not None and pruning.pruned_at is not None:
         # Pruned: recorded as such (not a failure), not tested, and the sweeper told so.
         metrics.update(pruned=1.0, epoch=pruning.pruned_at, global_step=trainer.global_step)
@@ -273,6 +273,20 @@ def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
         log_hparams(trainer, config, metrics, getattr(model, "modality", None))
         log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
+
+
+def fit_metrics(trainer: L.Trainer, output_dir: Path, checkpoint: dict | None) -> dict:
+    """The last epoch's train / val metrics, kept in fit_metrics.json until the run ends: a
+    run killed after its fit (in the test stage) resumes with nothing left to train, and
+    would otherwise write a metrics.json without them."""
+    file = output_dir / "fit_metrics.json"
+    trained_nothing = checkpoint is not None and trainer.global_step == checkpoint.get("global_step")
+    if trained_nothing and file.exists():
+        return json.loads(file.read_text())
+    metrics = scalar_metrics(trainer.callback_metrics)
+    if trainer.is_global_zero:
+        write_metrics(file, metrics)
+    return metrics
 
 
 def finished_metrics(cfg: DictConfig) -> dict | None:
