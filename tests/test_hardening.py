@@ -325,3 +325,34 @@ def test_a_run_killed_in_its_test_stage_resumes_to_the_same_metrics(tmp_path):
     (tmp_path / "run" / "metrics.json").unlink()
     resumed = train_run(tmp_path / "run", "trainer.max_epochs=2", "ckpt_path=last")
     assert comparable(resumed) == comparable(whole)
+
+
+def test_an_overlong_test_sentence_is_refused_before_training(tmp_path):
+    from aelab.errors import AelabError
+
+    with pytest.raises(AelabError, match=r"sentence \d+ of the val split has \d+ words, more than "
+                                         r"data.max_eval_len=3"):
+        train_run(tmp_path / "run", *TEXT, "data.max_eval_len=3")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_sentence_beyond_learned_positions_is_refused_before_training(tmp_path):
+    from aelab.errors import AelabError
+
+    with pytest.raises(AelabError, match="more than the learned positions cover"):
+        train_run(tmp_path / "run", "model=transformer_lm", *TEXT[1:], "model.width=16",
+                  "model.decoder.heads=2", "model.decoder.positions=learned",
+                  "model.decoder.max_positions=6")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_generate_keeps_earlier_outputs(tmp_path):
+    from aelab.run import generate
+
+    run = tmp_path / "run"
+    train_run(run, *TEXT)
+    first = generate(str(run), "sample", n=2, seed=0)
+    text = first.read_text()
+    second = generate(str(run), "sample", n=2, seed=1)
+    assert (first.name, second.name) == ("sample.txt", "sample-1.txt")
+    assert first.read_text() == text

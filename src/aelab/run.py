@@ -115,6 +115,24 @@ def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
     return {}
 
 
+def refuse_sentences_beyond_positions(model: L.LightningModule, datamodule) -> None:
+    """Learned positions cover `max_positions` tokens: a longer val/test sentence would
+    stop the run in its validation or test, after the fit. Named before it trains."""
+    from aelab.nets.text.transformer import TokenEmbedding
+
+    limits = [m.max_positions for m in model.modules()
+              if isinstance(m, TokenEmbedding) and m.position is not None]
+    if not limits or not hasattr(datamodule, "longest"):
+        return
+    role, index, words = datamodule.longest()
+    if words + 2 > min(limits):  # + <bos> and <eos>
+        raise AelabError(f"sentence {index} of the {role} split has {words} words ({words + 2} "
+                         f"tokens with <bos> and <eos>), more than the learned positions cover "
+                         f"({min(limits)}); raise the model's max_positions (model.decoder."
+                         "max_positions, and model.encoder.max_positions where it has an encoder), "
+                         "use positions=rotary, or clean that line from the data")
+
+
 class ConfigInCheckpoint(L.Callback):
     """Stores the resolved run config in every checkpoint, as plain data."""
 
@@ -237,6 +255,7 @@ def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
     own_resume = ckpt_path is not None and Path(ckpt_path).parent == output_dir / "checkpoints"
     datamodule = build_datamodule(cfg, saved_vocabulary=own_resume)
     model = build_model(cfg, datamodule)
+    refuse_sentences_beyond_positions(model, datamodule)
     extra = [ConfigInCheckpoint(config),
              *generative_metrics(extractor, cfg.get("metrics"), model, datamodule, cfg.seed)]
     resumed = optimizer_and_scheduler_changes(changes)
