@@ -356,3 +356,13 @@ def test_generate_keeps_earlier_outputs(tmp_path):
     second = generate(str(run), "sample", n=2, seed=1)
     assert (first.name, second.name) == ("sample.txt", "sample-1.txt")
     assert first.read_text() == text
+
+
+def test_undecodable_text_names_the_file_and_its_line(tmp_path, capsys):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a small cat .\nthe dog ran .\n" * 8)
+    (folder / "test.txt").write_bytes(b"ok line .\na cat \xff\xfe ran .\n")
+    code, output = train_cli(tmp_path / "run", "model=lstm_lm", "data=text", f"data.path={folder}",
+                             capsys=capsys, shapes=False)
+    assert_one_line(code, output, f"{folder / 'test.txt'} line 2 is not UTF-8 text")

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
+from datasets.exceptions import DatasetGenerationError
 
 from aelab.errors import AelabError
 
@@ -39,6 +40,8 @@ def load_splits(path: str | None, name: str | None = None) -> DatasetDict:
             "data.path=<local folder> at a copy in the hub's parquet layout") from None
     except FileNotFoundError as err:
         raise AelabError(f"no dataset found at data.path={path}: {err}") from None
+    except DatasetGenerationError as err:  # a file the builder cannot read (encoding, format)
+        raise AelabError(unreadable_data(path, err)) from None
     except ValueError as err:  # e.g. a config name the dataset does not have
         empty = re.search(r'Instruction "(\w+)" corresponds to no data', str(err))
         if empty:
@@ -48,6 +51,31 @@ def load_splits(path: str | None, name: str | None = None) -> DatasetDict:
     if not isinstance(splits, DatasetDict):
         splits = DatasetDict({"train": splits})
     return splits
+
+
+TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".json", ".jsonl")
+
+
+def unreadable_data(path: str, err: Exception) -> str:
+    """Which file and line a local dataset cannot be read at, where it can be found (a
+    UnicodeDecodeError names neither); else the builder's own reason, in one line."""
+    causes, cause = [], err
+    while cause is not None:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    undecodable = next((c for c in causes if isinstance(c, UnicodeDecodeError)), None)
+    if undecodable is not None and Path(path).is_dir():
+        for file in sorted(f for f in Path(path).rglob("*") if f.suffix in TEXT_SUFFIXES):
+            for line, raw in enumerate(file.read_bytes().split(b"\n"), 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    return (f"{file} line {line} is not UTF-8 text ({bad.reason} at byte "
+                            f"{bad.start}); re-encode the file as UTF-8 (e.g. iconv -f latin1 "
+                            "-t utf-8) or fix that line")
+    reason = str(causes[-1]).strip().splitlines()[0] if str(causes[-1]).strip() else ""
+    return (f"could not read data.path={path}: {type(causes[-1]).__name__}: {reason[:200]}; "
+            "check that its files are whole and of one format")
 
 
 def first_split(splits: DatasetDict):
