@@ -366,3 +366,29 @@ def test_undecodable_text_names_the_file_and_its_line(tmp_path, capsys):
     code, output = train_cli(tmp_path / "run", "model=lstm_lm", "data=text", f"data.path={folder}",
                              capsys=capsys, shapes=False)
     assert_one_line(code, output, f"{folder / 'test.txt'} line 2 is not UTF-8 text")
+
+
+def test_mixed_channel_counts_advise_data_channels(tmp_path, capsys):
+    from tests.conftest import write_image_parquet
+
+    gray = write_image_parquet(tmp_path / "gray", sizes={"train": 24}, mode="L")
+    rgb = write_image_parquet(tmp_path / "rgb", sizes={"test": 8}, mode="RGB")
+    (rgb / "test-00000-of-00001.parquet").rename(gray / "test-00000-of-00001.parquet")
+    code, output = train_cli(tmp_path / "run", "data=images", f"data.path={gray}",
+                             capsys=capsys, shapes=False)
+    assert_one_line(code, output, "different channel counts", "data.channels=3")
+    assert "data.image_size" not in output
+
+
+def test_a_misspelt_target_in_a_saved_config_is_named_not_trusted(tmp_path):
+    from aelab.errors import AelabError
+    from aelab.run import evaluate
+
+    run = tmp_path / "run"
+    train_run(run)
+    config = run / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("ImageAutoencoder", "ImageAutoencodr"))
+    with pytest.raises(AelabError, match="has no ImageAutoencodr; did you mean "
+                                         ".*ImageAutoencoder.*correct the name") as err:
+        evaluate(str(run))
+    assert "trust_run_config" not in str(err.value)

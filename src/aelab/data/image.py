@@ -138,6 +138,11 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
             arr = arr[:, :, None] if arr.ndim == 2 else arr
             if out is None:
                 out = np.empty((len(ds), *arr.shape), np.uint8)
+            elif arr.shape[2] != out.shape[3]:  # resizing would not help: converting does
+                raise AelabError(f"images have different channel counts: row {row} has "
+                                 f"{arr.shape[2]}, earlier rows have {out.shape[3]}; set "
+                                 "data.channels=3 (RGB) or data.channels=1 (grayscale) to "
+                                 "convert them all")
             elif arr.shape != out.shape[1:]:
                 raise AelabError(f"images have different sizes: row {row} is {arr.shape[1]}x"
                                  f"{arr.shape[0]}, earlier rows are {out.shape[2]}x{out.shape[1]}"
@@ -261,6 +266,10 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         if self.splits is None:
             self.splits = self.load_splits()
         shapes = {role: tuple(t.shape[1:]) for role, t in self.splits.items()}
+        if len({shape[0] for shape in shapes.values()}) != 1:  # (C, H, W)
+            raise AelabError(f"splits have different channel counts {shapes}; set "
+                             "data.channels=3 (RGB) or data.channels=1 (grayscale) to convert "
+                             "them all")
         if len(set(shapes.values())) != 1:
             raise AelabError(f"splits have different image shapes {shapes}; set "
                              "data.image_size=<pixels> to resize them all")
