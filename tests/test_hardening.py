@@ -392,3 +392,15 @@ def test_a_misspelt_target_in_a_saved_config_is_named_not_trusted(tmp_path):
                                          ".*ImageAutoencoder.*correct the name") as err:
         evaluate(str(run))
     assert "trust_run_config" not in str(err.value)
+
+
+def test_an_undecodable_image_is_named_by_its_file_and_own_row(tmp_path, capsys):
+    """The train split is shuffled to hold out validation rows: the error names the row of
+    the parquet file the user can open, not its place after shuffling."""
+    from tests.conftest import write_image_parquet
+
+    folder = write_image_parquet(tmp_path / "bad", {"train": 40, "test": 6}, bad_rows=(13,))
+    code, output = train_cli(tmp_path / "run", "data=images", f"data.path={folder}",
+                             "data.limit=null", capsys=capsys, shapes=False)
+    assert_one_line(code, output, f"row 13 of {folder / 'train-00000-of-00001.parquet'}",
+                    "cannot be decoded")

@@ -7,6 +7,7 @@ folder is the code that downloads the real dataset for a user who is online.
 import re
 from pathlib import Path
 
+import numpy as np
 from datasets import DatasetDict, load_dataset
 from datasets.exceptions import DatasetGenerationError
 
@@ -120,11 +121,15 @@ def standard_splits(splits: DatasetDict, val_size: float | int, seed: int,
     if "train" not in splits:
         raise AelabError(f"the dataset has no 'train' split (splits: {sorted(splits)})")
     train = splits["train"]
-    out = {}
+    # Where each row came from (split, row in it): an error names the source row, not the
+    # row's place after shuffling.
+    train_rows = np.arange(len(train))
+    out, origin = {}, {}
     for role, names in (("val", VALIDATION_SPLITS), ("test", ("test",))):
         found = next((n for n in names if n in splits), None)
         if found:
             out[role] = splits[found]
+            origin[role] = (found, np.arange(len(splits[found])))
             continue
         if len(train) < 3:
             raise AelabError(f"the train split has {len(train)} row(s), too few to hold out a "
@@ -132,12 +137,49 @@ def standard_splits(splits: DatasetDict, val_size: float | int, seed: int,
         n_hold = int(round(val_size * len(train))) if val_size < 1 else int(val_size)
         n_hold = max(1, min(n_hold, len(train) - 1))
         shuffled = train.shuffle(seed=seed + (role == "test"))
-        out[role] = shuffled.select(range(n_hold))
+        order = train_rows[shuffled._indices.column(0).to_numpy()]
+        out[role], origin[role] = shuffled.select(range(n_hold)), ("train", order[:n_hold])
         train = shuffled.select(range(n_hold, len(shuffled))).flatten_indices()
-    out["train"] = train
+        train_rows = order[n_hold:]
+    out["train"], origin["train"] = train, ("train", train_rows)
     for role, ds in out.items():
         if len(ds) == 0:
             raise AelabError(f"the {role} split is empty; check data.path and data.limit")
         if limit is not None:
             out[role] = ds.select(range(min(int(limit), len(ds))))
+        out[role].aelab_origin = origin[role]
     return {k: out[k] for k in ("train", "val", "test")}
+
+
+def source_row(ds, row: int, data_path: str | None = None) -> str:
+    """Row `row` of a split from `standard_splits`, named where a user can find it: the
+    file and its own row for a local folder of parquet files, else the source split's row."""
+    split, rows = getattr(ds, "aelab_origin", (None, None))
+    if rows is None:
+        return f"row {row}"
+    own = int(rows[row])
+    if data_path and Path(data_path).expanduser().is_dir():
+        located = parquet_row(Path(data_path).expanduser(), split, own)
+        if located:
+            return located
+    return f"row {own} of the {split} split"
+
+
+def parquet_row(folder: Path, split: str, row: int) -> str | None:
+    """'row R of FILE' for row `row` of `split`, read from the parquet files' own row counts
+    (the order `datasets` loads them in); None if the split's files are not all parquet."""
+    import pyarrow.parquet as pq
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    try:
+        files = DataFilesDict.from_patterns(get_data_patterns(str(folder)), str(folder)).get(split)
+    except Exception:  # noqa: BLE001 - an unusual layout: the split's row is named instead
+        return None
+    if not files or not all(str(f).endswith(".parquet") for f in files):
+        return None
+    for file in files:
+        count = pq.ParquetFile(str(file)).metadata.num_rows
+        if row < count:
+            return f"row {row} of {file}"
+        row -= count
+    return None
