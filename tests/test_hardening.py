@@ -415,3 +415,17 @@ def test_the_mutual_information_estimate_is_never_negative():
     mean, logvar = torch.zeros(2, 8), torch.zeros(2, 8)
     estimates = torch.stack([mutual_information(mean, logvar) for _ in range(50)])
     assert (estimates >= 0).all()
+
+
+def test_a_sweep_rerun_into_its_own_dir_leaves_the_finished_jobs_as_they_were(tmp_path, capsys):
+    from tests.conftest import FAST
+    from tests.test_bad_input import run_entry
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", *FAST, "logger=csv", "threads=1", "model.latent_dim=4",
+            f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"]
+    assert run_entry("train", args, capsys)[0] == 0
+    job = next(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    before = snapshot(job)
+    run_entry("train", args, capsys)  # no ckpt_path=last: every job is refused
+    assert snapshot(job) == before  # no failure.txt, no new config or checkpoint

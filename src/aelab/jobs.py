@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from aelab.errors import AelabError, exit_on_user_error
+from aelab.errors import AelabError, LeftAsItWas, exit_on_user_error
 from aelab.files import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ def run_job(cfg: DictConfig, task) -> float | None:
 def run_sweep_job(cfg: DictConfig, task) -> float | None:
     try:
         return task(cfg)
+    except LeftAsItWas as err:  # the job's dir belongs to another run: write nothing there
+        log.error("job refused (%s); the sweep goes on", err)
+        return float("nan")
     except Exception as err:  # noqa: BLE001 - any failure of one job is recorded, not raised
         reason = str(err) if isinstance(err, AelabError) else traceback.format_exc()
         out = Path(cfg.paths.output_dir)

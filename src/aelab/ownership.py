@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from aelab.errors import AelabError
+from aelab.errors import LeftAsItWas
 from aelab.files import atomic_write_text, filesystem_errors, make_dirs
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
                             lock_file, err.strerror)
             else:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                raise AelabError(f"{run_dir} is in use by another training process (pid "
+                raise LeftAsItWas(f"{run_dir} is in use by another training process (pid "
                                  f"{holder}); wait for it to end, or {ANOTHER_DIR}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -71,7 +71,7 @@ def refuse_a_second_run(run_dir: Path, resuming_from: str | None) -> None:
         fix = "resume it with ckpt_path=last"
     else:
         fix = "it has no checkpoints/last.ckpt to resume from, so"
-    raise AelabError(f"{run_dir} already holds a run ({found}); {fix}, or {ANOTHER_DIR}")
+    raise LeftAsItWas(f"{run_dir} already holds a run ({found}); {fix}, or {ANOTHER_DIR}")
 
 
 def this_hydra_job(output_dir: Path) -> DictConfig | None:

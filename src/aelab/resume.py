@@ -12,7 +12,7 @@ import logging
 import lightning as L
 from omegaconf import OmegaConf
 
-from aelab.errors import AelabError
+from aelab.errors import AelabError, LeftAsItWas
 from aelab.legacy import upgrade
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def check_resume(checkpoint: dict, new_config: dict, source: str) -> dict[str, t
     if fixed:
         named = ", ".join(f"{k} ({a} -> {b})" for k, (a, b) in list(fixed.items())[:6])
         more = f" and {len(fixed) - 6} more" if len(fixed) > 6 else ""
-        raise AelabError(
+        raise LeftAsItWas(
             f"cannot resume from {source} with {named}{more} changed: its model, data, "
             "corruption, seed and monitored metric are fixed by the checkpoint; resume with "
             "the run's own values, or start a new run in another dir (hydra.run.dir=DIR)")
