@@ -429,3 +429,21 @@ def test_a_sweep_rerun_into_its_own_dir_leaves_the_finished_jobs_as_they_were(tm
     before = snapshot(job)
     run_entry("train", args, capsys)  # no ckpt_path=last: every job is refused
     assert snapshot(job) == before  # no failure.txt, no new config or checkpoint
+
+
+def test_sigint_stops_a_run_with_130_and_the_reason_in_its_dir(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from aelab.callbacks.safety import ValidateAtMaxSteps
+
+    def interrupted(self, trainer, *args):
+        if trainer.global_step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(ValidateAtMaxSteps, "on_train_batch_end", interrupted)
+    run = tmp_path / "run"
+    code, output = train_cli(run, capsys=capsys)
+    assert code == 128 + signal.SIGINT, output[-2000:]
+    assert "Traceback" not in output and "interrupted by SIGINT" in output
+    assert "interrupted by SIGINT" in (run / "failure.txt").read_text()
+    assert not (run / "metrics.json").exists()
