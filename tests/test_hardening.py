@@ -447,3 +447,13 @@ def test_sigint_stops_a_run_with_130_and_the_reason_in_its_dir(tmp_path, capsys,
     assert "Traceback" not in output and "interrupted by SIGINT" in output
     assert "interrupted by SIGINT" in (run / "failure.txt").read_text()
     assert not (run / "metrics.json").exists()
+
+
+def test_a_resume_with_more_epochs_stretches_a_cosine_schedule_for_real(tmp_path):
+    """scheduler.T_max follows trainer.max_epochs; Lightning restored the old one from the
+    checkpoint while the saved config recorded the new one."""
+    run = tmp_path / "run"
+    train_run(run, "scheduler=cosine")
+    train_run(run, "scheduler=cosine", "trainer.max_epochs=3", "ckpt_path=last")
+    last = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert last["lr_schedulers"][0]["T_max"] == last["config"]["scheduler"]["T_max"] == 3
