@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    header, table = build_table(args.dirs, args.metrics)
+    from aelab.errors import exit_on_user_error
+
+    with exit_on_user_error():
+        header, table = build_table(args.dirs, args.metrics)
     if not table:
         print(f"error: no runs (folders with .hydra/config.yaml) under {args.dirs}", file=sys.stderr)
         return 2

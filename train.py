@@ -21,6 +21,7 @@ if __name__ == "__main__":
 
     from aelab.cli import (
         add_trainer_arguments,
+        check_output_dir,
         check_overrides,
         features_as_group,
         name_jobs_by_swept_keys,
@@ -29,5 +30,6 @@ if __name__ == "__main__":
     sys.argv = features_as_group(sys.argv)
     sys.argv = add_trainer_arguments("train", sys.argv)
     check_overrides("train")
+    check_output_dir()
     sys.argv = name_jobs_by_swept_keys(sys.argv)
     main()

@@ -66,7 +66,8 @@ def launch(run_dir, *extra):
                             text=True)
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, tmp_path):
     reference = launch(tmp_path / "reference")
     killed_dir = tmp_path / "killed"
     victim = launch(killed_dir)
@@ -76,10 +77,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
         time.sleep(0.05)
     time.sleep(0.3)  # now inside the second epoch
     assert victim.poll() is None, "the run finished before it could be killed"
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.send_signal(sig)
+    code = victim.wait()
     assert not (killed_dir / "metrics.json").exists()
     assert load_checkpoint(last)["epoch"] == 0  # the end-of-epoch-1 state survived the kill
+    if sig == signal.SIGTERM:  # stopped loudly, the reason in the run dir
+        assert code == 128 + signal.SIGTERM
+        assert "interrupted by SIGTERM" in (killed_dir / "failure.txt").read_text()
+        assert "ckpt_path=last" in victim.stderr.read()
 
     resumed = launch(killed_dir, "ckpt_path=last")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
@@ -87,6 +92,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(tmp_path):
     expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
     got = json.loads((killed_dir / "metrics.json").read_text())
     assert comparable(got) == comparable(expected)
+    assert not (killed_dir / "failure.txt").exists()
 
 
 class Exploit:
@@ -131,17 +137,20 @@ def test_a_truncated_checkpoint_is_named(tmp_path):
 
 def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     """A write that dies half way leaves the previous last.ckpt intact and loadable."""
-    import fsspec.implementations.local as local
+    import io
 
     run = tmp_path / "run"
     train_run(run)
     before = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    real_save = torch.save
 
-    def dies_half_way(self, data):
-        self.f.write(data[: len(data) // 2])
+    def dies_half_way(obj, f, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(local.LocalFileOpener, "write", dies_half_way)
+    monkeypatch.setattr(torch, "save", dies_half_way)
     with pytest.raises((KeyboardInterrupt, SystemExit, RuntimeError)):
         train_run(run, "trainer.max_epochs=2", "ckpt_path=last")
     monkeypatch.undo()
@@ -149,6 +158,7 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     assert after["global_step"] == before["global_step"]
     for key, value in before["state_dict"].items():
         assert torch.equal(after["state_dict"][key], value)
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # the half file went with the kill
 
 
 def test_a_nan_loss_stops_the_run_and_names_the_step(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ def finished_run(tmp_path_factory):
                           *FAST, "trainer.max_epochs=2", "hydra.job.name=train"])
     best = train(cfg)
     # eval.py reads the config Hydra saved; write it as a real run would.
-    (run / ".hydra").mkdir()
+    (run / ".hydra").mkdir(exist_ok=True)
     (run / ".hydra" / "config.yaml").write_text(__import__("omegaconf").OmegaConf.to_yaml(cfg))
     return run, best
 
@@ -102,9 +102,9 @@ def test_models_train_on_images_of_any_size(make_cfg, model, size):
     assert train(cfg) > 0
 
 
-def test_schedulers_and_optimizers_run(make_cfg):
+def test_schedulers_and_optimizers_run(make_cfg, tmp_path):
     for extra in (["scheduler=cosine", "optimizer=sgd"], ["scheduler=plateau", "optimizer=adamw"]):
-        assert train(make_cfg(*extra, "logger=csv")) > 0
+        assert train(make_cfg(*extra, "logger=csv", run_dir=tmp_path / extra[0].replace("=", "-"))) > 0
 
 
 def test_warmup_schedule_rises_then_decays_every_step(make_cfg, tmp_path):

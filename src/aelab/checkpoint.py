@@ -4,8 +4,10 @@ import pickle
 from pathlib import Path
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from aelab.errors import AelabError
+from aelab.files import atomic_write
 
 
 def is_torch_file(path: Path) -> bool:
@@ -43,3 +45,18 @@ def load_checkpoint(path: str | Path) -> dict:
         raise AelabError(f"{path} is a torch file but not a training checkpoint (no state_dict);"
                          " give the .ckpt file of a run (checkpoints/best.ckpt or last.ckpt)")
     return checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, staging the file beside its destination.
+
+    Lightning's own writer stages in `$TMPDIR` through fsspec: when the run dir is on another
+    filesystem, the rename fails (EXDEV) and the fallback truncates the old checkpoint and
+    copies over it, so a kill in that window leaves an empty best.ckpt; and a small `$TMPDIR`
+    fails every save. Remote URLs (s3://, ...) keep Lightning's way.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if "://" in str(path) or storage_options is not None:
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        atomic_write(path, lambda f: torch.save(checkpoint, f))

@@ -19,7 +19,7 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=plain)
     except ConfigCompositionException as err:
-        if "not in struct" not in str(err.__cause__ or err):
+        if not any("not in struct" in str(e) for e in (err, err.__cause__) if e is not None):
             return None  # some other problem: Hydra's own message says it well
         cfg = None
     except HydraException:
@@ -27,13 +27,19 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
     if cfg is not None:
         return None
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        groups = [o for o in plain if "." not in o.split("=")[0]]
+        # Group choices only: a plain top-level key may be the unknown one.
+        groups = [o for o in plain if (CONF / o.split("=")[0]).is_dir()]
         base = compose(config_name=config_name, overrides=groups)
     for override in plain:
         key = override.split("=", 1)[0]
         if "." not in key:
+            if key not in base.keys() and not (CONF / key).is_dir():
+                return unknown_top_level(config_name, key, override, sorted(map(str, base.keys())))
             continue
         parent, last = key.rsplit(".", 1)
+        if config_name != "train" and parent.split(".")[0] not in base.keys():
+            # eval / generate rebuild the run from its saved config: its options are not theirs.
+            return unknown_top_level(config_name, key, override, sorted(map(str, base.keys())))
         node = OmegaConf.select(base, parent, throw_on_missing=False)
         # keys(), not `in node`: a required value (`???`, like data.path) is "not in" a
         # DictConfig, and it would be blamed for another override's unknown key.
@@ -47,6 +53,16 @@ def unknown_key_message(config_name: str, overrides: list[str]) -> str | None:
             return (f"unknown config key '{key}'{hint}; {where}. "
                     f"To add a new key on purpose, write +{override}")
     return None
+
+
+def unknown_top_level(config_name: str, key: str, override: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    if config_name == "train":
+        return (f"unknown config key '{key}'{hint}; train.py takes: {', '.join(valid)}. "
+                f"To add a new key on purpose, write +{override}")
+    return (f"{config_name}.py does not take '{key}'{hint}; it takes: {', '.join(valid)} (a "
+            "run's own options are fixed by its saved config: train a new run to change them)")
 
 
 def trainer_arguments() -> set[str]:
@@ -133,3 +149,34 @@ def name_jobs_by_swept_keys(argv: list[str]) -> list[str]:
     keys = list(OmegaConf.select(defaults, setting.removeprefix("hydra."), default=[]))
     keys += [k for k in fixed if k not in keys]
     return [*argv, f"{setting}=[{','.join(repr(k) for k in keys)}]"]
+
+
+def output_dir_problem(argv: list[str]) -> str | None:
+    """A run dir (or the folder it goes under) that is a file or cannot be written: Hydra
+    creates it and opens its log before any of our code runs, and would fail with a
+    traceback. Checked on the command line's own values (`hydra.run.dir`, `hydra.sweep.dir`,
+    `paths.log_dir`, else ./outputs); interpolated ones are left to the run."""
+    import os
+
+    given = {a.split("=", 1)[0].lstrip("+"): a.split("=", 1)[1] for a in argv[1:] if "=" in a}
+    keys = ("hydra.run.dir", "hydra.sweep.dir", "paths.log_dir")
+    dirs = [given[k] for k in keys if k in given and "${" not in given[k]] or (
+        [] if any(k in given for k in keys) else ["outputs"])
+    for value in dirs:
+        path = Path(value).expanduser().absolute()
+        existing = next(p for p in [path, *path.parents] if p.exists())
+        if not existing.is_dir():
+            return (f"cannot write the run to {path}: {existing} is a file, not a directory; "
+                    "remove it or choose another dir (hydra.run.dir=DIR)")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return (f"cannot write the run to {path}: {existing} is not writable; choose a "
+                    "writable dir (hydra.run.dir=DIR or paths.log_dir=DIR)")
+    return None
+
+
+def check_output_dir() -> None:
+    """Exit with status 2 and one line when the run could not be written where it goes."""
+    message = output_dir_problem(sys.argv)
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)

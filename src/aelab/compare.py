@@ -12,6 +12,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from aelab.errors import AelabError
+
 log = logging.getLogger(__name__)
 HIGHER_IS_BETTER = ("psnr", "ssim", "bleu", "acc", "usage", "active_units", "mi", "perplexity_codes")
 IGNORED_KEYS = ("paths.", "hydra.", "callbacks.", "logger.", "trainer.enable_progress_bar",
@@ -64,13 +66,24 @@ def read_run(run: Path) -> dict:
     """Config, metrics and status ('done', 'failed: reason', 'running or killed')."""
     metrics_file, failure_file = run / "metrics.json", run / "failure.txt"
     if metrics_file.exists():
-        metrics = json.loads(metrics_file.read_text())
+        metrics = readable(metrics_file, lambda: json.loads(metrics_file.read_text()))
         status = "pruned" if metrics.get("pruned") else "done"
     elif failure_file.exists():
         metrics, status = {}, "failed: " + failure_file.read_text().strip().splitlines()[0]
     else:
         metrics, status = {}, "unfinished"
-    return {"run": run, "config": flat_config(run), "metrics": metrics, "status": status}
+    config = readable(run / ".hydra" / "config.yaml", lambda: flat_config(run))
+    return {"run": run, "config": config, "metrics": metrics, "status": status}
+
+
+def readable(file: Path, read):
+    """`read()`, or one line naming the file when it is cut short or not what it should be."""
+    try:
+        return read()
+    except Exception as err:  # noqa: BLE001 - JSON, YAML and decoding fail in many ways
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AelabError(f"{file} cannot be read ({reason[:120]}); it may be truncated: "
+                         "restore it, or leave its run out of the comparison") from None
 
 
 def varying_keys(rows: list[dict]) -> list[str]:

@@ -12,6 +12,11 @@ class AelabError(Exception):
     """
 
 
+class LeftAsItWas(AelabError):
+    """A refusal that must leave the run dir untouched (it holds another run, or the resume
+    would change what its checkpoint fixes): not even a failure record is written there."""
+
+
 @contextlib.contextmanager
 def exit_on_user_error():
     """Turn an AelabError into a one-line message on stderr and exit status 2."""

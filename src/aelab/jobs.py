@@ -1,15 +1,21 @@
 """How one Hydra job runs: threads per job, and failures that must not sink a sweep."""
 
+import contextlib
 import logging
 import math
 import os
+import signal
+import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
-from aelab.errors import AelabError, exit_on_user_error
+from aelab.errors import AelabError, LeftAsItWas, exit_on_user_error
+from aelab.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +46,107 @@ def set_threads(threads: int | None, parallel_jobs: int) -> int:
     return torch.get_num_threads()
 
 
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT, raised where the main thread is. A BaseException, so that no
+    `except Exception` on the way swallows it; Lightning's fit lets it through after its own
+    teardown. Every file a run writes is written atomically, so stopping anywhere is safe."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """Without this, Lightning turns SIGTERM into a clean-looking exit 0 (no metrics, and a
+    sweep's remaining jobs silently never run); SIGINT outside fit gave a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (a launcher's worker thread)
+        return
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_job(cfg: DictConfig, task) -> float | None:
     """Run `task(cfg)`. A single run fails loudly; a sweep job records why it failed in
-    <job dir>/failure.txt and returns NaN, so the other jobs go on and keep their results."""
+    <job dir>/failure.txt and returns NaN, so the other jobs go on and keep their results.
+    SIGTERM / SIGINT stop the run (and a sweep) with exit status 128 + the signal's number,
+    the reason in <run dir>/failure.txt (and a sweep's unstarted jobs in its interrupted.txt)."""
     multirun, parallel = hydra_launcher()
     set_threads(cfg.get("threads"), parallel)
-    if not multirun:
-        with exit_on_user_error():
-            return task(cfg)
+    try:
+        with interrupt_on_signals():
+            if not multirun:
+                with exit_on_user_error():
+                    return task(cfg)
+            return run_sweep_job(cfg, task)
+    except Interrupted as stop:
+        message = record_interruption(cfg, stop.signum, multirun)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
+
+
+def run_sweep_job(cfg: DictConfig, task) -> float | None:
     try:
         return task(cfg)
+    except LeftAsItWas as err:  # the job's dir belongs to another run: write nothing there
+        log.error("job refused (%s); the sweep goes on", err)
+        return float("nan")
     except Exception as err:  # noqa: BLE001 - any failure of one job is recorded, not raised
         reason = str(err) if isinstance(err, AelabError) else traceback.format_exc()
         out = Path(cfg.paths.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / "failure.txt").write_text(f"{type(err).__name__}: {reason}\n")
+        if not (out / ".hydra" / "config.yaml").exists():  # compare.py lists it as failed
+            from aelab.ownership import save_run_config
+
+            save_run_config(cfg, out)
         log.error("job failed (%s); the sweep goes on. Details: %s", err, out / "failure.txt")
         return float("nan")
+
+
+def record_interruption(cfg: DictConfig, signum: int, multirun: bool) -> str:
+    """Write why the run stopped into its dir (and the sweep's); the line to print."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    name = signal.Signals(signum).name
+    out = Path(cfg.paths.output_dir)
+    last = out / "checkpoints" / "last.ckpt"
+    kept = (f"{last} is whole (the end of the last finished epoch)" if last.exists()
+            else "no checkpoint had been written yet")
+    message = (f"interrupted by {name}; {kept}; run the same command with ckpt_path=last to "
+               "resume (it finishes as an uninterrupted run would)")
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return message
+    with contextlib.suppress(OSError):  # a full or read-only disk must not hide the signal
+        atomic_write_text(out / "failure.txt", f"Interrupted: {message}\n")
+    if multirun:
+        message = record_unstarted_jobs(name, out) or message
+    return message
+
+
+def record_unstarted_jobs(name: str, job_dir: Path) -> str | None:
+    """<sweep dir>/interrupted.txt: which job was stopped, and that the jobs after it never
+    started; rerunning the sweep with ckpt_path=last skips the finished ones."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra = HydraConfig.get()
+    except ValueError:
+        return None
+    sweep_dir = Path(hydra.sweep.dir)
+    text = (f"job {hydra.job.num} ({job_dir.name}) was interrupted by {name}; the jobs after "
+            f"it in this sweep did not start. Run the same command with ckpt_path=last and "
+            f"hydra.sweep.dir={sweep_dir} to finish the sweep: finished jobs are skipped, the "
+            "interrupted one resumes.")
+    with contextlib.suppress(OSError):
+        atomic_write_text(sweep_dir / "interrupted.txt", text + "\n")
+    return text

@@ -1,5 +1,6 @@
 """What the entry points do: train, evaluate, generate. The top-level scripts only parse."""
 
+import contextlib
 import json
 import logging
 import math
@@ -12,11 +13,20 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from aelab.callbacks.safety import ValidateAtMaxSteps
-from aelab.checkpoint import load_checkpoint
+from aelab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from aelab.errors import AelabError
+from aelab.files import (
+    atomic_save_image,
+    atomic_write_text,
+    free_name,
+    make_dirs,
+    remove_stale_temporaries,
+)
 from aelab.logging_hparams import log_hparams
 from aelab.options import check_metrics, check_options
 from aelab.optuna_sweeper import PRUNED
+from aelab.ownership import refuse_a_second_run, run_dir_lock, save_run_config
+from aelab.resume import ApplyResumedChanges, check_resume, optimizer_and_scheduler_changes
 from aelab.run_dir import (
     best_checkpoint,
     instantiate_checked,
@@ -71,8 +81,12 @@ def check_modalities(cfg: DictConfig) -> None:
                          "or corruption=none")
 
 
-def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+def build_datamodule(cfg: DictConfig, saved_vocabulary: bool = False) -> L.LightningDataModule:
+    """The data, set up. `saved_vocabulary`: a text run must find its tokenizer.json (a
+    finished or resumed run), not train one on what the data is now."""
     datamodule = instantiate_checked(cfg.data)
+    if saved_vocabulary and hasattr(datamodule, "require_saved_tokenizer"):
+        datamodule.require_saved_tokenizer()
     model = get_class(cfg.model._target_) if cfg.get("model") else None
     # Labels only for a model that says it needs them: every other model's batches (and the
     # cached images) stay as they are.
@@ -99,6 +113,24 @@ def datamodule_facts(datamodule: L.LightningDataModule) -> dict:
     if getattr(datamodule, "modality", None) == "text":
         return {"vocab_size": datamodule.vocab_size_actual}
     return {}
+
+
+def refuse_sentences_beyond_positions(model: L.LightningModule, datamodule) -> None:
+    """Learned positions cover `max_positions` tokens: a longer val/test sentence would
+    stop the run in its validation or test, after the fit. Named before it trains."""
+    from aelab.nets.text.transformer import TokenEmbedding
+
+    limits = [m.max_positions for m in model.modules()
+              if isinstance(m, TokenEmbedding) and m.position is not None]
+    if not limits or not hasattr(datamodule, "longest"):
+        return
+    role, index, words = datamodule.longest()
+    if words + 2 > min(limits):  # + <bos> and <eos>
+        raise AelabError(f"sentence {index} of the {role} split has {words} words ({words + 2} "
+                         f"tokens with <bos> and <eos>), more than the learned positions cover "
+                         f"({min(limits)}); raise the model's max_positions (model.decoder."
+                         "max_positions, and model.encoder.max_positions where it has an encoder), "
+                         "use positions=rotary, or clean that line from the data")
 
 
 class ConfigInCheckpoint(L.Callback):
@@ -139,26 +171,28 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
                if c is not None and "_target_" in c]
     # Not an option: without it a run ending at max_steps mid-epoch tests stale weights.
     callbacks.append(ValidateAtMaxSteps())
+    # Not an option either: checkpoints staged beside their file, whole after any kill.
+    plugins = [] if cfg.trainer.get("plugins") else [AtomicCheckpointIO()]
     return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
-                       logger=loggers or False)
+                       logger=loggers or False, **({"plugins": plugins} if plugins else {}))
 
 
-def resume_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path=last` means this run dir's last.ckpt, when there is one."""
+def resume_checkpoint(cfg: DictConfig) -> tuple[str | None, dict | None]:
+    """(path, contents) of the checkpoint a run resumes from, or (None, None).
+    `ckpt_path=last` means this run dir's last.ckpt, when there is one."""
     ckpt = cfg.get("ckpt_path")
     if ckpt in (None, "last"):
         last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
         if ckpt == "last" and last.exists():
             log.info("resuming from %s", last)
-            load_checkpoint(last)
-            return str(last)
+            return str(last), load_checkpoint(last)
         if ckpt == "last":
             log.warning("ckpt_path=last but %s does not exist: starting from scratch", last)
-        return None
+        return None, None
     if not Path(ckpt).exists():
         raise AelabError(f"ckpt_path={ckpt} does not exist; give a checkpoint file or 'last'")
-    load_checkpoint(ckpt)  # refuse unsafe or broken files here, with a clear message
-    return str(ckpt)
+    # Refuse unsafe or broken files here, with a clear message.
+    return str(ckpt), load_checkpoint(ckpt)
 
 
 def scalar_metrics(metrics: dict) -> dict:
@@ -175,32 +209,58 @@ def write_metrics(path: Path, metrics: dict) -> None:
     """One flat JSON object; non-finite values are written as null (valid JSON)."""
     clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
              for k, v in sorted(metrics.items())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(clean, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(clean, indent=2) + "\n")
 
 
 def train(cfg: DictConfig) -> float | str | None:
-    """Fit, test the best checkpoint, write metrics.json; return the best monitored value."""
+    """Fit, test the best checkpoint, write metrics.json; return the best monitored value.
+
+    The run dir is locked for the whole run, and nothing is written into it before the
+    checks: a dir holding another run, or a resume that changes what its checkpoint fixes,
+    stops with the dir as it was."""
     from aelab.callbacks.timing import run_started
 
     run_started()
     check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
+    # Under DDP the other ranks re-run this script into the same dir: rank 0 owns it.
+    with run_dir_lock(output_dir) if is_rank_zero() else contextlib.nullcontext():
+        return train_in_own_dir(cfg, output_dir)
+
+
+def is_rank_zero() -> bool:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
+    ckpt_path, checkpoint = resume_checkpoint(cfg)
+    config = plain_config(cfg)
+    if is_rank_zero():
+        refuse_a_second_run(output_dir, ckpt_path)
+    changes = check_resume(checkpoint, config, ckpt_path) if checkpoint is not None else {}
     done = finished_metrics(cfg)
     if done is not None:
         log.info("%s already finished (metrics.json, epoch %s): not run again", output_dir,
                  done.get("epoch"))
         return done.get(f"best/{cfg.monitor.metric}")
-    (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
+    if is_rank_zero():
+        remove_stale_temporaries(output_dir / "checkpoints")
+        save_run_config(cfg, output_dir)
+        (output_dir / "failure.txt").unlink(missing_ok=True)  # a retried job starts clean
     L.seed_everything(cfg.seed, workers=True)
     extractor = feature_extractor(cfg.get("metrics")) if cfg.get("test", True) else None
-    datamodule = build_datamodule(cfg)
+    # A resumed text run must read its own vocabulary, never one rebuilt from today's data.
+    own_resume = ckpt_path is not None and Path(ckpt_path).parent == output_dir / "checkpoints"
+    datamodule = build_datamodule(cfg, saved_vocabulary=own_resume)
     model = build_model(cfg, datamodule)
-    config = plain_config(cfg)
+    refuse_sentences_beyond_positions(model, datamodule)
     extra = [ConfigInCheckpoint(config),
              *generative_metrics(extractor, cfg.get("metrics"), model, datamodule, cfg.seed)]
+    resumed = optimizer_and_scheduler_changes(changes)
+    if resumed:
+        extra.append(ApplyResumedChanges(resumed))
     pruning = None
     if cfg.get("optuna"):  # a trial of the Optuna sweeper: report each epoch, maybe stop
         from aelab.callbacks.optuna_pruning import OptunaPruning
@@ -209,8 +269,8 @@ def train(cfg: DictConfig) -> float | str | None:
         extra.append(pruning)
     trainer = build_trainer(cfg, extra)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg), weights_only=True)
-    metrics = scalar_metrics(trainer.callback_metrics)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = fit_metrics(trainer, output_dir, checkpoint)
     if pruning is not None and pruning.pruned_at is not None:
         # Pruned: recorded as such (not a failure), not tested, and the sweeper told so.
         metrics.update(pruned=1.0, epoch=pruning.pruned_at, global_step=trainer.global_step)
@@ -232,6 +292,20 @@ def train(cfg: DictConfig) -> float | str | None:
         log_hparams(trainer, config, metrics, getattr(model, "modality", None))
         log.info("metrics written to %s", output_dir / "metrics.json")
     return best_score
+
+
+def fit_metrics(trainer: L.Trainer, output_dir: Path, checkpoint: dict | None) -> dict:
+    """The last epoch's train / val metrics, kept in fit_metrics.json until the run ends: a
+    run killed after its fit (in the test stage) resumes with nothing left to train, and
+    would otherwise write a metrics.json without them."""
+    file = output_dir / "fit_metrics.json"
+    trained_nothing = checkpoint is not None and trainer.global_step == checkpoint.get("global_step")
+    if trained_nothing and file.exists():
+        return json.loads(file.read_text())
+    metrics = scalar_metrics(trainer.callback_metrics)
+    if trainer.is_global_zero:
+        write_metrics(file, metrics)
+    return metrics
 
 
 def finished_metrics(cfg: DictConfig) -> dict | None:
@@ -262,7 +336,7 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
     cfg = load_run_config(run, trust_run_config)
     best_checkpoint(run, ckpt)  # a run without the checkpoint stops before the data loads
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg)
+    datamodule = build_datamodule(cfg, saved_vocabulary=True)
     model = build_model(cfg, datamodule)
     return cfg, datamodule, model, load_weights(model, run, ckpt)
 
@@ -318,7 +392,8 @@ def pick_device(accelerator: str | None) -> torch.device:
 
 def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
              trust_run_config: bool = False, input: str | None = None, **options) -> Path:
-    """Run a generation task on a finished run; write generated/<task>.png; return its path.
+    """Run a generation task on a finished run; write generated/<task>.png (or .txt; an
+    earlier output is kept: the new one becomes <task>-1.png, ...); return its path.
 
     `input`: an image file for denoise / upscale to restore (any size) instead of test
     images; the result goes to generated/<file name>_<task>[_x<factor>].png."""
@@ -343,19 +418,18 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
         return restore_file(model, task, Path(input).expanduser(), run / "generated")
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)
-        out = run / "generated" / f"{task}.txt"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text("\n".join(lines) + "\n")
+        out = free_name(make_dirs(run / "generated") / f"{task}.txt")
+        atomic_write_text(out, "\n".join(lines) + "\n")
         with SummaryWriter(str(run / "tensorboard")) as writer:
             writer.add_text(f"generated/{task}", "  \n".join(lines))
         return out
     grid = generate_images.run_task(task, model, datamodule, **options)
-    out = run / "generated" / f"{task}.png"
-    out.parent.mkdir(exist_ok=True)
+    out = free_name(make_dirs(run / "generated") / f"{task}.png")
     pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     image = Image.fromarray(pixels)
     scale = max(1, 512 // max(image.size))  # small images are enlarged so they can be seen
-    image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST).save(out)
+    atomic_save_image(image.resize((image.width * scale, image.height * scale),
+                                   Image.Resampling.NEAREST), out)
     with SummaryWriter(str(run / "tensorboard")) as writer:
         writer.add_image(f"generated/{task}", grid)
     return out

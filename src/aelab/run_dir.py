@@ -95,6 +95,13 @@ def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:
 def load_weights(model: L.LightningModule, run_dir: Path, which: str = "best") -> dict:
     """Load a finished run's checkpoint (`best`, `last` or a path) into `model`; the
     checkpoint's dict (epoch, global_step, ...)."""
-    state = load_checkpoint(best_checkpoint(run_dir, which))
-    model.load_state_dict(state["state_dict"])
+    file = best_checkpoint(run_dir, which)
+    state = load_checkpoint(file)
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as err:  # missing / unexpected keys, or tensors of other shapes
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err))
+        raise AelabError(f"{file} holds the weights of another model than {run_dir}'s saved "
+                         f"config builds ({first[:160]}); put the run's own checkpoint back, "
+                         "or evaluate the run it came from") from None
     return state

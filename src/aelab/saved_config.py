@@ -44,6 +44,27 @@ def allowed_bases() -> tuple[type, ...]:
             pl.loggers.Logger, pl.strategies.Strategy)
 
 
+def missing_target(target) -> str | None:
+    """Why an allowed package's dotted name does not exist ("has no class X; did you mean
+    Y?"), or None when it exists or lies outside the allowed packages."""
+    import difflib
+    import importlib
+
+    if not isinstance(target, str) or not DOTTED.fullmatch(target) or not target.startswith(
+            ALLOWED_PACKAGES):
+        return None
+    module_name, name = target.rsplit(".", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return f"names a module that does not exist ({module_name})"
+    if hasattr(module, name):
+        return None
+    close = difflib.get_close_matches(name, [n for n in dir(module) if not n.startswith("_")], n=1)
+    hint = f"; did you mean {module_name}.{close[0]}?" if close else ""
+    return f"names no class: {module_name} has no {name}{hint}"
+
+
 def is_allowed(target) -> bool:
     """Whether a saved config may build `target` (a dotted path)."""
     if not isinstance(target, str) or not DOTTED.fullmatch(target) or not target.startswith(
@@ -84,6 +105,10 @@ def refuse_unknown_targets(cfg: DictConfig, source: Path) -> None:
     that is not on the allowlist."""
     for key, target in targets(cfg):
         if not is_allowed(target):
+            missing = missing_target(target)
+            if missing:  # a typo or a renamed class: trusting the run would not help
+                raise AelabError(f"{source}: {key}={target} {missing}; correct the name in that "
+                                 "file (or retrain the run with this version of aelab)")
             raise AelabError(
                 f"refusing to load {source}: {key}={target} is not a class an aelab run builds "
                 "(aelab classes, torch.optim optimizers and schedulers, Lightning trainer, "

@@ -10,8 +10,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -21,10 +19,17 @@ import torch
 from PIL import Image as PILImage
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from aelab.data.hub import find_column, first_split, load_splits, standard_splits
+from aelab.data.hub import (
+    find_column,
+    first_split,
+    load_splits,
+    source_row,
+    standard_splits,
+)
 from aelab.data.labels import count_classes, find_label_column, read_labels
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.errors import AelabError
+from aelab.files import atomic_write, atomic_write_text
 from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt
 
 log = logging.getLogger(__name__)
@@ -110,11 +115,17 @@ def _open(cell: dict, row: int) -> PILImage.Image:
 
 
 def decode_images(ds, column: str, image_size: list[int] | None, channels: int | None,
-                  on_bad_rows: str = "error") -> tuple[torch.Tensor, list[int]]:
+                  on_bad_rows: str = "error", data_path: str | None = None,
+                  ) -> tuple[torch.Tensor, list[int]]:
     """Decode column `column` of a `datasets.Dataset` into a uint8 (N, C, H, W) tensor; and
-    the rows dropped as undecodable (`on_bad_rows=skip`), which labels must drop too."""
+    the rows dropped as undecodable (`on_bad_rows=skip`), which labels must drop too.
+    Errors name a row by its file and its own row there (`data_path`: the local folder)."""
     from datasets import Image
 
+    def where(row: int) -> str:
+        return source_row(named, row, data_path)
+
+    named = ds
     ds = ds.cast_column(column, Image(decode=False)).select_columns([column])
     out, mode, bad, kept = None, None, [], 0
     for start in range(0, len(ds), 1000):
@@ -131,7 +142,7 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
                 arr = np.asarray(img)
             except Exception as err:  # noqa: BLE001 - any decode failure is a bad row
                 if on_bad_rows != "skip":
-                    raise AelabError(f"row {row} of column {column!r} cannot be decoded as an "
+                    raise AelabError(f"{where(row)} (column {column!r}) cannot be decoded as an "
                                      f"image ({err}); fix the row, or set data.on_bad_rows=skip "
                                      "to drop such rows") from None
                 bad.append(row)
@@ -139,8 +150,13 @@ def decode_images(ds, column: str, image_size: list[int] | None, channels: int |
             arr = arr[:, :, None] if arr.ndim == 2 else arr
             if out is None:
                 out = np.empty((len(ds), *arr.shape), np.uint8)
+            elif arr.shape[2] != out.shape[3]:  # resizing would not help: converting does
+                raise AelabError(f"images have different channel counts: {where(row)} has "
+                                 f"{arr.shape[2]}, earlier rows have {out.shape[3]}; set "
+                                 "data.channels=3 (RGB) or data.channels=1 (grayscale) to "
+                                 "convert them all")
             elif arr.shape != out.shape[1:]:
-                raise AelabError(f"images have different sizes: row {row} is {arr.shape[1]}x"
+                raise AelabError(f"images have different sizes: {where(row)} is {arr.shape[1]}x"
                                  f"{arr.shape[0]}, earlier rows are {out.shape[2]}x{out.shape[1]}"
                                  "; set data.image_size=<pixels> to resize them all")
             out[kept] = arr
@@ -228,7 +244,8 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
     def _decode_cached(self, ds, column: str) -> tuple[torch.Tensor, list[int]]:
         """The split's images, decoded once and cached, and the rows dropped as undecodable."""
         if self.cache_dir is None:
-            return decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows)
+            return decode_images(ds, column, self.image_size, self.channels, self.on_bad_rows,
+                                 self.path)
         key = json.dumps([ds._fingerprint, column, self.image_size, self.channels,
                           self.on_bad_rows])
         file = self.cache_dir / f"images-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
@@ -243,16 +260,14 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
                 return images, json.loads(skipped_file.read_text())
             # Cached before dropped rows were recorded: decode again, once, to learn them.
         images, skipped = decode_images(ds, column, self.image_size, self.channels,
-                                        self.on_bad_rows)
+                                        self.on_bad_rows, self.path)
         file.parent.mkdir(parents=True, exist_ok=True)
         if skipped:
-            skipped_file.write_text(json.dumps(skipped))
+            atomic_write_text(skipped_file, json.dumps(skipped))
         # A temporary file of this writer's own: runs started side by side (a parallel sweep)
-        # decode the same split at once, and each renames only what it wrote.
-        handle, tmp = tempfile.mkstemp(suffix=".tmp", prefix=file.stem, dir=file.parent)
-        os.close(handle)
-        torch.save(images, tmp)
-        Path(tmp).replace(file)  # atomic: a killed run never leaves half a cache file
+        # decode the same split at once, and each renames only what it wrote; a killed run
+        # never leaves half a cache file.
+        atomic_write(file, lambda f: torch.save(images, f))
         return images, skipped
 
     def prepare_data(self) -> None:
@@ -264,6 +279,10 @@ class ImageDataModule(SplitLoaders, L.LightningDataModule):
         if self.splits is None:
             self.splits = self.load_splits()
         shapes = {role: tuple(t.shape[1:]) for role, t in self.splits.items()}
+        if len({shape[0] for shape in shapes.values()}) != 1:  # (C, H, W)
+            raise AelabError(f"splits have different channel counts {shapes}; set "
+                             "data.channels=3 (RGB) or data.channels=1 (grayscale) to convert "
+                             "them all")
         if len(set(shapes.values())) != 1:
             raise AelabError(f"splits have different image shapes {shapes}; set "
                              "data.image_size=<pixels> to resize them all")

@@ -19,6 +19,7 @@ from aelab.data.hub import find_column, first_split, load_splits, standard_split
 from aelab.data.loaders import SplitLoaders, rank_and_world
 from aelab.data.toy_text import make_sentences
 from aelab.errors import AelabError
+from aelab.files import atomic_write_text
 from aelab.options import NonNegativeInt, PositiveFloat, PositiveInt, Range
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
     """Sentences from a hub id or local folder (`path`, `name`, `text_column`).
 
     `max_len` caps words per training sentence (longer ones are cut; how many is logged
-    once); validation and test sentences are scored whole, as published results are.
+    once); validation and test sentences are scored whole, as published results are, and
+    one longer than `max_eval_len` stops the run before it trains.
     `tokenizer` is "words" or "whitespace" (see train_tokenizer). `batch_size` is per
     device. The tokenizer goes to `tokenizer_dir` (the run dir).
     """
@@ -155,6 +157,7 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
                  vocab_size: Annotated[int, Range(ge=len(SPECIALS) + 1)] | None = 10000,
                  min_freq: PositiveInt = 1, lowercase: bool = True,
                  tokenizer: TokenizerKind = "words", max_len: PositiveInt = 40,
+                 max_eval_len: PositiveInt | None = 1000,
                  val_size: PositiveFloat = 0.05, limit: PositiveInt | None = None,
                  batch_size: PositiveInt = 64, num_workers: NonNegativeInt = 0,
                  seed: NonNegativeInt = 0, tokenizer_dir: str | None = None):
@@ -166,9 +169,11 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         self.split_into_sentences, self.drop_headings = split_sentences, drop_headings
         self.vocab_size, self.min_freq, self.lowercase = vocab_size, min_freq, lowercase
         self.max_len, self.val_size, self.limit = max_len, val_size, limit
+        self.max_eval_len = max_eval_len
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir else None
         self.tokenizer = None
+        self.saved_tokenizer_only = False
         self.texts: dict[str, list[str]] | None = None
         self.ids: dict[str, list[list[int]]] = {}
 
@@ -200,6 +205,31 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         if cut:
             log.warning("%d of %d training sentences are longer than data.max_len=%d words and "
                         "were cut", cut, len(self.ids["train"]), self.max_len)
+        self._refuse_overlong_eval_sentences()
+
+    def longest(self) -> tuple[str, int, int]:
+        """(split, index in it, tokens) of the longest sentence any split feeds a model."""
+        return max(((role, i, len(ids)) for role, rows in self.ids.items()
+                    for i, ids in enumerate(rows)), key=lambda t: t[2])
+
+    def _refuse_overlong_eval_sentences(self) -> None:
+        """A val/test sentence is scored whole, as one batch row: a 50,000-word line would
+        pad its whole batch to that length (gigabytes) and only fail, if at all, after
+        the fit. Stop before training instead, naming the sentence."""
+        if self.max_eval_len is None:
+            return
+        for role in ("val", "test"):
+            for i, ids in enumerate(self.ids[role]):
+                if len(ids) > self.max_eval_len:
+                    raise AelabError(
+                        f"sentence {i} of the {role} split has {len(ids)} words, more than "
+                        f"data.max_eval_len={self.max_eval_len} (it is scored whole, so its "
+                        "batch would be padded to it); clean that line from the data, or raise "
+                        "data.max_eval_len (null: no bound)")
+
+    def require_saved_tokenizer(self) -> None:
+        """A finished or resumed run reads its tokenizer.json and never trains a new one."""
+        self.saved_tokenizer_only = True
 
     def _tokenizer(self):
         from tokenizers import Tokenizer
@@ -207,11 +237,15 @@ class TextDataModule(SplitLoaders, L.LightningDataModule):
         saved = self.tokenizer_dir / "tokenizer.json" if self.tokenizer_dir else None
         if saved is not None and saved.exists():
             return Tokenizer.from_file(str(saved))  # the run's own vocabulary
+        if self.saved_tokenizer_only:
+            raise AelabError(
+                f"{saved} is missing: this text run's vocabulary cannot be rebuilt (a new one "
+                "from the data as it is now may number the words differently from the one the "
+                "weights were trained with); put the run's tokenizer.json back, or retrain")
         tokenizer = train_tokenizer(self.texts["train"], self.vocab_size, self.min_freq,
                                     self.lowercase, self.tokenizer_kind)
         if saved is not None:
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            tokenizer.save(str(saved))
+            atomic_write_text(saved, tokenizer.to_str(pretty=True))
         log.info("vocabulary: %d words (data.vocab_size=%s, data.min_freq=%d)",
                  tokenizer.get_vocab_size(), self.vocab_size, self.min_freq)
         return tokenizer

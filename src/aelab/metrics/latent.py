@@ -71,4 +71,6 @@ def mutual_information(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     log_density = -0.5 * (deviation**2 / logvar.exp().unsqueeze(0)).sum(-1) - 0.5 * (
         dim * math.log(2 * math.pi) + logvar.sum(-1).unsqueeze(0))
     log_qz = torch.logsumexp(log_density, dim=1) - math.log(batch)
-    return neg_entropy - log_qz.mean()
+    # I(x; z) >= 0, but this one-sample estimate is noisy: on a small batch (a tiny split's
+    # last batch) it falls below zero, which no code can have; the nearest possible value is 0.
+    return (neg_entropy - log_qz.mean()).clamp_min(0.0)
