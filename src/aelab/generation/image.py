@@ -72,17 +72,25 @@ def latent_mixture(model, datamodule, seed: int, components: int = 10):
 
 @torch.no_grad()
 def interpolate(model, datamodule, n: int, seed: int, steps: int = 8, **_) -> torch.Tensor:
-    """Rows: test image a, decodes along the straight line from z(a) to z(b), image b."""
+    """Rows: test image a, decodes along the line from z(a) to z(b), image b: straight, or
+    the model's own path between codes (`mix`: the latent diffusion prior's noises, slerp)."""
     model.require("interpolate")
     pairs = max(1, n // steps)
     images = datamodule.examples("test", 2 * pairs, model.device)
     z = model.encode(images)
     za, zb = z[0::2], z[1::2]
     t = torch.linspace(0, 1, steps, device=z.device).view(1, steps, *([1] * (z.dim() - 1)))
-    path = ((1 - t) * za.unsqueeze(1) + t * zb.unsqueeze(1)).flatten(0, 1)
+    path = between(model, za.unsqueeze(1), zb.unsqueeze(1), t).flatten(0, 1)
     decoded = model.decode(path).view(pairs, steps, *images.shape[1:])
     rows = torch.cat([images[0::2].unsqueeze(1), decoded, images[1::2].unsqueeze(1)], 1)
     return make_grid(rows.flatten(0, 1).clamp(0, 1).cpu(), steps + 2)
+
+
+def between(model, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Points at fractions `t` from code a to code b: the model's `mix` if it has one, else
+    the straight line."""
+    mix = getattr(model, "mix", None)
+    return mix(a, b, t) if mix is not None else (1 - t) * a + t * b
 
 
 @torch.no_grad()

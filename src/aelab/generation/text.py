@@ -5,6 +5,8 @@ Each returns lines of text that `aelab.run.generate` writes to <run dir>/generat
 
 import torch
 
+from aelab.generation.image import between
+
 
 def _decoding(decoding: str, temperature: float, top_p: float, beam: int) -> dict:
     return {"strategy": decoding, "temperature": temperature, "top_p": top_p, "beam": beam}
@@ -29,7 +31,8 @@ def sample(model, datamodule, n, decoding, **kw) -> list[str]:
 
 @torch.no_grad()
 def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[str]:
-    """Sentences decoded along the straight line between the codes of two test sentences."""
+    """Sentences decoded along the line between the codes of two test sentences (straight,
+    or the model's own `mix`, as for images)."""
     model.require("interpolate")
     pairs = max(1, n // steps)
     batch = {k: v.to(model.device) for k, v in datamodule.examples("test", 2 * pairs).items()}
@@ -38,7 +41,7 @@ def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[st
     for p in range(pairs):
         a, b = batch["tokens"][2 * p, 1:], batch["tokens"][2 * p + 1, 1:]
         t = torch.linspace(0, 1, steps, device=z.device).unsqueeze(1)
-        path = (1 - t) * z[2 * p] + t * z[2 * p + 1]
+        path = between(model, z[2 * p], z[2 * p + 1], t)
         decoded = model.generate(path, steps, **decoding)
         lines += [f"from: {datamodule.decode(a)}"]
         lines += [f"{float(w):.2f}  {datamodule.decode(ids)}" for w, ids in zip(t, decoded, strict=True)]
