@@ -178,3 +178,15 @@ def test_a_sampler_of_the_other_objective_is_refused(runs):
     with pytest.raises(AelabError, match="model.sampler=heun does not sample model.objective=ddpm"):
         build_model("latent_diffusion", f"model.ae_run={root / 'ae'}", "model.objective=ddpm",
                     "model.sampler=heun", image_shape=(3, 32, 32))
+
+
+def test_generate_sets_the_samplers_steps_and_the_noise_spread_and_others_refuse_them(runs):
+    root, _ = runs
+    default = generate(str(root / "image"), "sample", n=8, seed=0).read_bytes()
+    assert generate(str(root / "image"), "sample", n=8, seed=0, sample_steps=1).read_bytes() != default
+    assert generate(str(root / "image"), "sample", n=8, seed=0,
+                    prior_temperature=0.5).read_bytes() != default
+    text = generate(str(root / "text"), "sample", n=4, seed=0, prior_temperature=0.0)
+    assert len(set(text.read_text().splitlines())) == 1  # one noise, one code, one sentence
+    with pytest.raises(AelabError, match="sample_steps=2 sets a diffusion sampler's steps"):
+        generate(str(root / "ae"), "sample", n=4, seed=0, sample_steps=2)

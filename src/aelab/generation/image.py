@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from aelab.callbacks.image_grid import interleave_rows, make_grid
 from aelab.data.image import to_unit_float
+from aelab.errors import AelabError
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,30 @@ def reconstruct(model, datamodule, n: int, seed: int, **_) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0, **_) -> torch.Tensor:
+def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0,
+           prior_temperature: float = 1.0, **_) -> torch.Tensor:
     model.require("sample")
-    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, temperature)))
+    spread = sampling_temperature(model, temperature, prior_temperature)
+    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, spread)))
     return make_grid(images.cpu(), 8)
+
+
+def sampling_temperature(model, temperature: float, prior_temperature: float) -> float:
+    """What an image model's `sample` is given: `prior_temperature` scales a Gaussian prior's
+    standard deviation (VAEs, hvae per group, latent diffusion); `temperature` is the code
+    prior's softmax temperature and, as it was before `prior_temperature`, also a Gaussian
+    prior's spread on images (text keeps it for the words' softmax)."""
+    if not model.gaussian_prior:
+        if prior_temperature != 1:
+            raise AelabError(f"prior_temperature={prior_temperature} scales a Gaussian prior "
+                             f"(VAEs, latent_diffusion); a {type(model).__name__} has none: "
+                             "use temperature= (the code prior's softmax)")
+        return temperature
+    if temperature != 1 and prior_temperature != 1:
+        raise AelabError(f"temperature={temperature} and prior_temperature={prior_temperature} "
+                         f"both scale the prior of this {type(model).__name__}; give "
+                         "prior_temperature only")
+    return prior_temperature if prior_temperature != 1 else temperature
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ Each returns lines of text that `aelab.run.generate` writes to <run dir>/generat
 
 import torch
 
+from aelab.errors import AelabError
 from aelab.generation.image import between
 
 
@@ -24,8 +25,16 @@ def reconstruct(model, datamodule, n, decoding, **kw) -> list[str]:
 
 
 @torch.no_grad()
-def sample(model, datamodule, n, decoding, **kw) -> list[str]:
+def sample(model, datamodule, n, decoding, prior_temperature: float = 1.0, **kw) -> list[str]:
+    """`decoding["temperature"]` is the softmax's over the words; `prior_temperature` the
+    spread of a Gaussian prior's codes (a VAE, latent diffusion)."""
     model.require("sample")
+    if model.gaussian_prior:
+        return [datamodule.decode(ids) for ids in model.sample(n, prior_temperature, **decoding)]
+    if prior_temperature != 1:
+        raise AelabError(f"prior_temperature={prior_temperature} scales a Gaussian prior's codes "
+                         f"(lstm_vae, transformer_vae, latent_diffusion); a "
+                         f"{type(model).__name__} has none: temperature= is its words' softmax")
     return [datamodule.decode(ids) for ids in model.sample(n, **decoding)]
 
 
@@ -67,8 +76,9 @@ def denoise(model, datamodule, n, decoding, seed: int = 0, **kw) -> list[str]:
 
 def run_task(task: str, model, datamodule, n: int = 16, seed: int = 0,
              decoding: str = "greedy", temperature: float = 1.0, top_p: float = 1.0,
-             beam: int = 5, steps: int = 8, **_) -> list[str]:
+             beam: int = 5, steps: int = 8, prior_temperature: float = 1.0, **_) -> list[str]:
     model.require(task)
     torch.manual_seed(seed)
     options = _decoding(decoding, temperature, top_p, beam)
-    return globals()[task](model, datamodule, n, options, steps=steps, seed=seed)
+    return globals()[task](model, datamodule, n, options, steps=steps, seed=seed,
+                           prior_temperature=prior_temperature)

@@ -102,6 +102,7 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
     modality = None  # the autoencoder's: set from ae_run (the config check skips it)
     tasks = frozenset({"sample", "interpolate"})
     has_prior = True
+    gaussian_prior = True
     instead = {task: "it is a prior over an autoencoder's codes; run that task on its "
                      "autoencoder run (model.ae_run)"
                for task in ("reconstruct", "denoise", "upscale")}
@@ -195,17 +196,19 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
 
     # -- generation --------------------------------------------------------------------------
     @torch.no_grad()
-    def sample_codes(self, n: int, noise_scale: float = 1.0) -> torch.Tensor:
-        """n codes of the autoencoder, from noise N(0, noise_scale^2 I) through the sampler."""
-        noise = torch.randn(n, self.denoiser.dim, device=self.device) * noise_scale
+    def sample_codes(self, n: int, prior_temperature: float = 1.0) -> torch.Tensor:
+        """n codes of the autoencoder, from noise N(0, prior_temperature^2 I) through the
+        sampler (below 1: the deterministic sampler maps a smaller ball of noise, fewer of
+        the rare codes, as a VAE's temperature does; not the diffusion papers' guidance)."""
+        noise = torch.randn(n, self.denoiser.dim, device=self.device) * prior_temperature
         return self.denormalize(self.process.sample(self.denoiser, noise, self.sample_steps,
                                                     self.sampler))
 
     @torch.no_grad()
-    def sample(self, n: int, noise_scale: float = 1.0, **decoding):
+    def sample(self, n: int, prior_temperature: float = 1.0, **decoding):
         """Images in [0, 1] (image runs) or token ids (text runs: `decoding` as the text
         models take it, greedy by default)."""
-        codes = self.sample_codes(n, noise_scale)
+        codes = self.sample_codes(n, prior_temperature)
         if self.modality == "image":
             return self.ae.decode(codes)
         return self.ae.generate(codes, n, **{"strategy": "greedy", **decoding})
