@@ -8,7 +8,8 @@ Rombach et al., 2022, on a frozen first stage).
 The autoencoder of RUN1 (plain image AE, with or without `linear_path=pca`; image VAE or
 hvae: posterior means; text AE or VAE) is loaded from its saved config (the allowlist, as
 the code prior loads its VQ-VAE) and best checkpoint, and stays frozen. Its codes are
-flattened to vectors (a spatial code map too: the denoiser is an MLP), centred on their
+vectors (the image nets hand over a spatial code map flat, `latent_dim` floats, so the MLP
+denoiser sees no neighbourhoods; a U-Net denoiser for maps is not written), centred on their
 per-dimension training mean and divided by one scalar, their overall standard deviation,
 as latent diffusion scales its codes to unit variance; mean and scale are buffers, so every
 checkpoint carries them. Both are measured once at the start of fit on (up to
