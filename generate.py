@@ -20,7 +20,8 @@ def main(cfg: DictConfig) -> None:
         path = generate(cfg.run_dir, cfg.task, ckpt=cfg.ckpt, accelerator=cfg.accelerator,
                         trust_run_config=cfg.trust_run_config, input=cfg.input,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
-                        temperature=cfg.temperature, decoding=cfg.decoding, top_p=cfg.top_p,
+                        temperature=cfg.temperature, prior_temperature=cfg.prior_temperature,
+                        sample_steps=cfg.sample_steps, decoding=cfg.decoding, top_p=cfg.top_p,
                         beam=cfg.beam)
     print(path)
 

@@ -13,8 +13,10 @@ from aelab.run import generate
 from tests.conftest import MODEL_CONFIGS, build_model, model_class, model_config, train_run
 from tests.test_tensorboard import custom_scalars, summaries
 
-# The code prior trains on a VQ-VAE run (tests/test_generation.py, tests/test_tensorboard.py).
-MODELS = [m for m in MODEL_CONFIGS if "vqvae_run" not in model_config(m).model.keys()]
+# The code prior trains on a VQ-VAE run (tests/test_generation.py, tests/test_tensorboard.py),
+# the latent diffusion prior on an autoencoder run (tests/test_latent_diffusion.py).
+MODELS = [m for m in MODEL_CONFIGS
+          if not {"vqvae_run", "ae_run"} & set(model_config(m).model.keys())]
 TEXT = ["data=toy_text", "data.num_train=64", "data.num_val=16", "data.num_test=16",
         "model.embed_dim=8"]
 

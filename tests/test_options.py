@@ -130,6 +130,8 @@ def option_configs():
                 extra = ["data=toy_text"]
             if group == "model" and option == "code_prior":
                 extra = ["model.vqvae_run=somewhere"]
+            if group == "model" and option == "latent_diffusion":
+                extra = ["model.ae_run=somewhere"]
             if group == "data" and option in ("ptb", "wikitext2", "yelp", "text", "toy_text"):
                 extra = ["model=lstm_ae"]
             if group == "data" and option in ("images", "text"):

@@ -409,6 +409,15 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
                          f"restore), not task={task}")
     cfg, datamodule, model, _ = load_run(run_dir, ckpt, trust_run_config)
     model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
+    sample_steps = options.pop("sample_steps", None)
+    if sample_steps is not None:
+        if not hasattr(model, "sample_steps"):
+            raise AelabError(f"sample_steps={sample_steps} sets a diffusion sampler's steps; "
+                             f"this run is a {type(model).__name__}, which has none")
+        if not isinstance(sample_steps, int) or sample_steps < 1:
+            raise AelabError(f"sample_steps={sample_steps}: give a whole number >= 1 "
+                             "(null: the run's model.sample_steps)")
+        model.sample_steps = sample_steps
     if input is not None:
         from aelab.generation.image_file import restore_file
 

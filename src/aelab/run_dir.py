@@ -1,7 +1,7 @@
 """A run directory, read: its saved config, its checkpoints, the model it holds.
 
 Used by eval, generate and the notebook (through `aelab.run`) and by models built on another
-run (the VQ-VAE code prior), which must not import the training entry points.
+run (the VQ-VAE code prior, the latent diffusion prior), which must not import the training entry points.
 """
 
 import logging
@@ -71,7 +71,7 @@ def load_run_config(run_dir: Path, trust: bool = False) -> DictConfig:
     return cfg
 
 
-RELATIVE_PATH_KEYS = ("data.path", "model.vqvae_run")
+RELATIVE_PATH_KEYS = ("data.path", "model.vqvae_run", "model.ae_run")
 
 
 def resolve_from_launch_dir(cfg: DictConfig, run_dir: Path) -> None:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from aelab.callbacks.image_grid import interleave_rows, make_grid
 from aelab.data.image import to_unit_float
+from aelab.errors import AelabError
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,30 @@ def reconstruct(model, datamodule, n: int, seed: int, **_) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0, **_) -> torch.Tensor:
+def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0,
+           prior_temperature: float = 1.0, **_) -> torch.Tensor:
     model.require("sample")
-    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, temperature)))
+    spread = sampling_temperature(model, temperature, prior_temperature)
+    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, spread)))
     return make_grid(images.cpu(), 8)
+
+
+def sampling_temperature(model, temperature: float, prior_temperature: float) -> float:
+    """What an image model's `sample` is given: `prior_temperature` scales a Gaussian prior's
+    standard deviation (VAEs, hvae per group, latent diffusion); `temperature` is the code
+    prior's softmax temperature and, as it was before `prior_temperature`, also a Gaussian
+    prior's spread on images (text keeps it for the words' softmax)."""
+    if not model.gaussian_prior:
+        if prior_temperature != 1:
+            raise AelabError(f"prior_temperature={prior_temperature} scales a Gaussian prior "
+                             f"(VAEs, latent_diffusion); a {type(model).__name__} has none: "
+                             "use temperature= (the code prior's softmax)")
+        return temperature
+    if temperature != 1 and prior_temperature != 1:
+        raise AelabError(f"temperature={temperature} and prior_temperature={prior_temperature} "
+                         f"both scale the prior of this {type(model).__name__}; give "
+                         "prior_temperature only")
+    return prior_temperature if prior_temperature != 1 else temperature
 
 
 @torch.no_grad()
@@ -72,17 +93,25 @@ def latent_mixture(model, datamodule, seed: int, components: int = 10):
 
 @torch.no_grad()
 def interpolate(model, datamodule, n: int, seed: int, steps: int = 8, **_) -> torch.Tensor:
-    """Rows: test image a, decodes along the straight line from z(a) to z(b), image b."""
+    """Rows: test image a, decodes along the line from z(a) to z(b), image b: straight, or
+    the model's own path between codes (`mix`: the latent diffusion prior's noises, slerp)."""
     model.require("interpolate")
     pairs = max(1, n // steps)
     images = datamodule.examples("test", 2 * pairs, model.device)
     z = model.encode(images)
     za, zb = z[0::2], z[1::2]
     t = torch.linspace(0, 1, steps, device=z.device).view(1, steps, *([1] * (z.dim() - 1)))
-    path = ((1 - t) * za.unsqueeze(1) + t * zb.unsqueeze(1)).flatten(0, 1)
+    path = between(model, za.unsqueeze(1), zb.unsqueeze(1), t).flatten(0, 1)
     decoded = model.decode(path).view(pairs, steps, *images.shape[1:])
     rows = torch.cat([images[0::2].unsqueeze(1), decoded, images[1::2].unsqueeze(1)], 1)
     return make_grid(rows.flatten(0, 1).clamp(0, 1).cpu(), steps + 2)
+
+
+def between(model, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Points at fractions `t` from code a to code b: the model's `mix` if it has one, else
+    the straight line."""
+    mix = getattr(model, "mix", None)
+    return mix(a, b, t) if mix is not None else (1 - t) * a + t * b
 
 
 @torch.no_grad()

@@ -5,6 +5,9 @@ Each returns lines of text that `aelab.run.generate` writes to <run dir>/generat
 
 import torch
 
+from aelab.errors import AelabError
+from aelab.generation.image import between
+
 
 def _decoding(decoding: str, temperature: float, top_p: float, beam: int) -> dict:
     return {"strategy": decoding, "temperature": temperature, "top_p": top_p, "beam": beam}
@@ -22,14 +25,23 @@ def reconstruct(model, datamodule, n, decoding, **kw) -> list[str]:
 
 
 @torch.no_grad()
-def sample(model, datamodule, n, decoding, **kw) -> list[str]:
+def sample(model, datamodule, n, decoding, prior_temperature: float = 1.0, **kw) -> list[str]:
+    """`decoding["temperature"]` is the softmax's over the words; `prior_temperature` the
+    spread of a Gaussian prior's codes (a VAE, latent diffusion)."""
     model.require("sample")
+    if model.gaussian_prior:
+        return [datamodule.decode(ids) for ids in model.sample(n, prior_temperature, **decoding)]
+    if prior_temperature != 1:
+        raise AelabError(f"prior_temperature={prior_temperature} scales a Gaussian prior's codes "
+                         f"(lstm_vae, transformer_vae, latent_diffusion); a "
+                         f"{type(model).__name__} has none: temperature= is its words' softmax")
     return [datamodule.decode(ids) for ids in model.sample(n, **decoding)]
 
 
 @torch.no_grad()
 def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[str]:
-    """Sentences decoded along the straight line between the codes of two test sentences."""
+    """Sentences decoded along the line between the codes of two test sentences (straight,
+    or the model's own `mix`, as for images)."""
     model.require("interpolate")
     pairs = max(1, n // steps)
     batch = {k: v.to(model.device) for k, v in datamodule.examples("test", 2 * pairs).items()}
@@ -38,7 +50,7 @@ def interpolate(model, datamodule, n, decoding, steps: int = 8, **kw) -> list[st
     for p in range(pairs):
         a, b = batch["tokens"][2 * p, 1:], batch["tokens"][2 * p + 1, 1:]
         t = torch.linspace(0, 1, steps, device=z.device).unsqueeze(1)
-        path = (1 - t) * z[2 * p] + t * z[2 * p + 1]
+        path = between(model, z[2 * p], z[2 * p + 1], t)
         decoded = model.generate(path, steps, **decoding)
         lines += [f"from: {datamodule.decode(a)}"]
         lines += [f"{float(w):.2f}  {datamodule.decode(ids)}" for w, ids in zip(t, decoded, strict=True)]
@@ -64,8 +76,9 @@ def denoise(model, datamodule, n, decoding, seed: int = 0, **kw) -> list[str]:
 
 def run_task(task: str, model, datamodule, n: int = 16, seed: int = 0,
              decoding: str = "greedy", temperature: float = 1.0, top_p: float = 1.0,
-             beam: int = 5, steps: int = 8, **_) -> list[str]:
+             beam: int = 5, steps: int = 8, prior_temperature: float = 1.0, **_) -> list[str]:
     model.require(task)
     torch.manual_seed(seed)
     options = _decoding(decoding, temperature, top_p, beam)
-    return globals()[task](model, datamodule, n, options, steps=steps, seed=seed)
+    return globals()[task](model, datamodule, n, options, steps=steps, seed=seed,
+                           prior_temperature=prior_temperature)

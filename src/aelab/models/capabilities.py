@@ -19,6 +19,10 @@ class Capabilities:
     # True: `sample` draws from a prior the model was trained with (a VAE's N(0, I), a code
     # prior); False: a plain autoencoder, sampled through a density fitted to its codes.
     has_prior: ClassVar[bool] = False
+    # True: that prior is Gaussian noise the model maps to codes (a VAE's N(0, I) or mixture,
+    # the hvae's per-group priors, the latent diffusion prior's starting noise), whose
+    # standard deviation generate.py's `prior_temperature` scales.
+    gaussian_prior: ClassVar[bool] = False
 
     def available_tasks(self) -> frozenset[str]:
         return self.tasks

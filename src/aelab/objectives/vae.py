@@ -43,6 +43,7 @@ def vae_charts(unit: str) -> dict[str, list[str]]:
 class VAEObjective:
     latent_outputs = 2  # the encoder gives a mean and a log-variance per latent dimension
     has_prior = True
+    gaussian_prior = True
     tasks = frozenset({"reconstruct", "interpolate", "sample"})  # a VAE of any modality
 
     def __init__(self, *args, beta: NonNegativeFloat, kl_schedule: KLSchedule,

@@ -41,8 +41,11 @@ class TextVAE(VAEObjective, LatentTextModel):
     def encode(self, tokens, lengths):
         return self.posterior(tokens, lengths).mode()
 
-    def sample(self, n: int, **decoding) -> torch.Tensor:
-        return self.generate(self.prior_sample(n), n, **{"strategy": "greedy", **decoding})
+    def sample(self, n: int, prior_temperature: float = 1.0, **decoding) -> torch.Tensor:
+        """Sentences from codes of the prior, its spread scaled by `prior_temperature`
+        (`decoding`'s own `temperature` is the softmax's, over the words)."""
+        return self.generate(self.prior_sample(n, prior_temperature), n,
+                             **{"strategy": "greedy", **decoding})
 
     def _step(self, batch: dict, stage: str, batch_idx: int) -> torch.Tensor:
         inputs, targets, lengths = shift(batch)

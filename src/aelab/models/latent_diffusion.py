@@ -1,0 +1,266 @@
+"""Second stage of any autoencoder run: a diffusion prior over its codes (latent diffusion,
+Rombach et al., 2022, on a frozen first stage).
+
+    python train.py model=conv_ae ... hydra.run.dir=RUN1     # or resnet_ae, conv_vae, lstm_ae, ...
+    python train.py model=latent_diffusion model.ae_run=RUN1 <the same data> hydra.run.dir=RUN2
+    python generate.py run_dir=RUN2 task=sample              # or task=interpolate
+
+The autoencoder of RUN1 (plain image AE, with or without `linear_path=pca`; image VAE or
+hvae: posterior means; text AE or VAE) is loaded from its saved config (the allowlist, as
+the code prior loads its VQ-VAE) and best checkpoint, and stays frozen. Its codes are
+vectors (the image nets hand over a spatial code map flat, `latent_dim` floats, so the MLP
+denoiser sees no neighbourhoods; a U-Net denoiser for maps is not written), centred on their
+per-dimension training mean and divided by one scalar, their overall standard deviation,
+as latent diffusion scales its codes to unit variance; mean and scale are buffers, so every
+checkpoint carries them. Both are measured once at the start of fit on (up to
+STATS_CODES of) the training split; each step then encodes its own batch, as the code prior
+does, so the data's order, augmentation and resume behave as for any run.
+
+`loss` is the objective's mean squared error per code dimension (ddpm: of the noise or v;
+flow: of the velocity) at a uniform random time; val/test draw the same times and noise for
+the same batch every epoch, so val/loss is comparable between epochs. It is not a
+likelihood.
+"""
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import get_class
+
+from aelab.data.corruption import step_generator
+from aelab.errors import AelabError
+from aelab.models.capabilities import Capabilities
+from aelab.models.optim import configure
+from aelab.models.stages import StepsByStage
+from aelab.nets.latent_denoiser import LatentDenoiser
+from aelab.objectives.diffusion import process
+from aelab.options import DropProbability, PositiveInt
+from aelab.run_dir import instantiate_model, load_run_config, load_weights
+
+log = logging.getLogger(__name__)
+STATS_CODES = 10_000  # a per-dimension mean and one scale settle long before this
+AUTOENCODERS = ("conv_ae, mlp_ae, resnet_ae, conv_vae, resnet_vae, hvae, lstm_ae, "
+                "transformer_ae, lstm_vae, transformer_vae")
+
+
+def check_autoencoder_class(cls: type, run_dir: str) -> None:
+    """One line naming the problem and the fix for a run whose codes this prior cannot model."""
+    from aelab.models.image.autoencoder import ImageAutoencoder
+    from aelab.models.image.vae import ImageVAE
+    from aelab.models.image.vqvae import ImageVQVAE
+    from aelab.models.text.base import LatentTextModel
+
+    if issubclass(cls, ImageVQVAE):
+        raise AelabError(f"model.ae_run={run_dir} is a VQ-VAE run: its codes are discrete; "
+                         f"model a VQ-VAE's codes with model=code_prior model.vqvae_run={run_dir}")
+    if not issubclass(cls, ImageAutoencoder | ImageVAE | LatentTextModel):
+        raise AelabError(f"model.ae_run={run_dir} is a {cls.__name__} run, not an autoencoder "
+                         f"with a continuous code; give the run dir of one of: {AUTOENCODERS}")
+
+
+def load_autoencoder(run_dir: str, trust_run_config: bool, image_shape, vocab_size):
+    """The frozen autoencoder of `run_dir`, built for this run's data, with its best weights."""
+    run = Path(run_dir).expanduser()
+    cfg = load_run_config(run, trust_run_config)
+    cls = get_class(cfg.model._target_)  # on the allowlist: load_run_config checked it
+    check_autoencoder_class(cls, run_dir)
+    facts = {"image_shape": image_shape} if cls.modality == "image" else {"vocab_size": vocab_size}
+    given = "text" if image_shape is None else "image"
+    if None in facts.values():
+        kind = "an image" if cls.modality == "image" else "a text"
+        raise AelabError(f"model.ae_run={run_dir} is {kind} autoencoder ({cls.__name__}) but "
+                         f"this run's data is {given} data; train the prior "
+                         f"on the data of the autoencoder run (its .hydra/config.yaml, data)")
+    ae = instantiate_model(cfg, **facts)
+    try:
+        load_weights(ae, run)
+    except RuntimeError as err:  # a state dict of other sizes: other images or vocabulary
+        data = f"images of shape {tuple(image_shape)}" if image_shape else f"{vocab_size} words"
+        raise AelabError(f"model.ae_run={run_dir}: its weights do not fit this run's data "
+                         f"({data}); "
+                         "train the prior on the data of the autoencoder run "
+                         f"({str(err).splitlines()[0][:80]})") from None
+    if not ae.can("interpolate"):  # a unet or a residual model: no code to decode from
+        raise AelabError(f"model.ae_run={run_dir} is a {cls.__name__} without a code it decodes "
+                         f"from (no vector code, or model.residual=true); give a bottleneck "
+                         f"autoencoder run: {AUTOENCODERS}")
+    return ae.requires_grad_(False).eval()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation along the last dim: Gaussian noise keeps its norm on the way
+    (a straight line's midpoint has ~0.71 of it, a code the prior has never seen)."""
+    cos = (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1, keepdim=True)
+    omega = torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6))
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
+    modality = None  # the autoencoder's: set from ae_run (the config check skips it)
+    tasks = frozenset({"sample", "interpolate"})
+    has_prior = True
+    gaussian_prior = True
+    instead = {task: "it is a prior over an autoencoder's codes; run that task on its "
+                     "autoencoder run (model.ae_run)"
+               for task in ("reconstruct", "denoise", "upscale")}
+    dashboard = {"latent diffusion": {
+        "loss (mean squared error per code dimension)": [r"^train/loss(_epoch)?$", r"^val/loss$"]}}
+
+    def __init__(self, ae_run: str, optimizer, *, objective: Literal["ddpm", "flow"],
+                 prediction: Literal["eps", "v"], sampler: Literal["auto", "ddim", "euler", "heun"],
+                 sample_steps: PositiveInt, depth: PositiveInt, width: PositiveInt,
+                 dropout: DropProbability, trust_run_config: bool,
+                 image_shape: tuple[int, int, int] | None = None, vocab_size: int | None = None,
+                 scheduler=None, monitor: str = "val/loss", corruption=None):
+        super().__init__()
+        if not ae_run:
+            raise AelabError(f"model.ae_run is not set: give the run dir of an autoencoder run "
+                             f"({AUTOENCODERS})")
+        if corruption is not None:
+            raise AelabError("corruption: the latent diffusion prior models the codes of clean "
+                             "data; set corruption=none")
+        self.process = process(objective, prediction)
+        if sampler == "auto":
+            sampler = self.process.samplers[-1]  # ddpm: ddim; flow: heun
+        if sampler not in self.process.samplers:
+            raise AelabError(f"model.sampler={sampler} does not sample model.objective="
+                             f"{objective}; use model.sampler={' or '.join(self.process.samplers)}"
+                             " (or auto)")
+        self.sampler, self.sample_steps = sampler, sample_steps
+        self.ae = load_autoencoder(ae_run, trust_run_config, image_shape, vocab_size)
+        self.ae_run = str(ae_run)
+        self.modality = self.ae.modality
+        if self.modality == "image":
+            with torch.no_grad():
+                self.code_shape = tuple(self.ae.encode(torch.zeros(1, *image_shape)).shape[1:])
+        else:
+            self.code_shape = (self.ae.latent_dim,)
+        dim = int(torch.tensor(self.code_shape).prod())
+        self.denoiser = LatentDenoiser(dim, width, depth, dropout)
+        self.register_buffer("code_mean", torch.zeros(dim))
+        self.register_buffer("code_scale", torch.ones(()))
+        self.register_buffer("stats_done", torch.zeros((), dtype=torch.bool))
+        self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.ae.eval()  # frozen: BatchNorm statistics and dropout must not move
+        return self
+
+    # -- codes -------------------------------------------------------------------------------
+    def ae_codes(self, *inputs) -> torch.Tensor:
+        """The autoencoder's codes of a batch (images, or tokens and lengths), flat: (N, D)."""
+        with torch.no_grad():
+            return self.ae.encode(*inputs).flatten(1).float()
+
+    def normalize(self, codes: torch.Tensor) -> torch.Tensor:
+        return (codes - self.code_mean) / self.code_scale
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.code_scale + self.code_mean).view(len(x), *self.code_shape)
+
+    def on_fit_start(self) -> None:
+        """The codes' mean and scale, once (a resumed run has them from its checkpoint)."""
+        datamodule = self.trainer.datamodule
+        if self.modality == "text":
+            check_same_vocabulary(datamodule, self.ae_run)
+        if bool(self.stats_done):
+            return
+        codes = torch.cat(list(training_codes(self, datamodule, STATS_CODES)))
+        self.code_mean.copy_(codes.mean(0))
+        self.code_scale.copy_((codes - codes.mean(0)).std().clamp_min(1e-8))
+        self.stats_done.fill_(True)
+        log.info("latent diffusion: %d training codes of %d floats, scale %.4g", len(codes),
+                 codes.shape[1], float(self.code_scale))
+
+    def batch_inputs(self, batch) -> tuple:
+        if self.modality == "text":
+            return batch["tokens"], batch["lengths"]
+        return (batch[0] if isinstance(batch, list | tuple) else batch,)
+
+    # -- training ----------------------------------------------------------------------------
+    def _step(self, batch, stage: str, batch_idx: int) -> torch.Tensor:
+        x0 = self.normalize(self.ae_codes(*self.batch_inputs(batch)))
+        generator = step_generator(stage, batch_idx, x0.device)
+        loss = self.process.loss(self.denoiser, x0, generator).mean()
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
+                 batch_size=len(x0), sync_dist=stage != "train")
+        return loss
+
+    def configure_optimizers(self):
+        return configure(self.denoiser.parameters(), self.optimizer, self.scheduler,
+                         self.monitor, lambda: self.trainer.estimated_stepping_batches)
+
+    # -- generation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_codes(self, n: int, prior_temperature: float = 1.0) -> torch.Tensor:
+        """n codes of the autoencoder, from noise N(0, prior_temperature^2 I) through the
+        sampler (below 1: the deterministic sampler maps a smaller ball of noise, fewer of
+        the rare codes, as a VAE's temperature does; not the diffusion papers' guidance)."""
+        noise = torch.randn(n, self.denoiser.dim, device=self.device) * prior_temperature
+        return self.denormalize(self.process.sample(self.denoiser, noise, self.sample_steps,
+                                                    self.sampler))
+
+    @torch.no_grad()
+    def sample(self, n: int, prior_temperature: float = 1.0, **decoding):
+        """Images in [0, 1] (image runs) or token ids (text runs: `decoding` as the text
+        models take it, greedy by default)."""
+        codes = self.sample_codes(n, prior_temperature)
+        if self.modality == "image":
+            return self.ae.decode(codes)
+        return self.ae.generate(codes, n, **{"strategy": "greedy", **decoding})
+
+    @torch.no_grad()
+    def encode(self, *inputs) -> torch.Tensor:
+        """The noise each example's code is sampled from: the sampler run backwards (DDIM
+        inversion for ddpm, the flow's ODE forwards), so interpolations pass through noise."""
+        x0 = self.normalize(self.ae_codes(*inputs))
+        return self.process.invert(self.denoiser, x0, self.sample_steps, self.sampler)
+
+    @torch.no_grad()
+    def decode(self, noise: torch.Tensor) -> torch.Tensor:
+        """Images from noise (the sampler, then the autoencoder's decoder)."""
+        codes = self.process.sample(self.denoiser, noise, self.sample_steps, self.sampler)
+        return self.ae.decode(self.denormalize(codes))
+
+    @torch.no_grad()
+    def generate(self, noise: torch.Tensor, n: int, **decoding) -> torch.Tensor:
+        """Sentences (token ids) from noise, decoded by the text autoencoder."""
+        codes = self.process.sample(self.denoiser, noise, self.sample_steps, self.sampler)
+        return self.ae.generate(self.denormalize(codes), n, **decoding)
+
+    def mix(self, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Points between two noises for the interpolation task: along the sphere."""
+        return slerp(a, b, t)
+
+
+def training_codes(model: LatentDiffusion, datamodule, limit: int, chunk: int = 256):
+    """The autoencoder's codes of the first `limit` training examples, in chunks."""
+    if model.modality == "image":
+        from aelab.data.image import to_unit_float
+
+        for batch in datamodule.splits["train"][:limit].split(chunk):
+            yield model.ae_codes(to_unit_float(batch.to(model.device)))
+        return
+    from aelab.data.text import TokenBatches
+
+    ids = datamodule.ids["train"][:limit]
+    for start in range(0, len(ids), chunk):
+        batch = TokenBatches(ids)[list(range(start, min(start + chunk, len(ids))))]
+        yield model.ae_codes(batch["tokens"].to(model.device), batch["lengths"].to(model.device))
+
+
+def check_same_vocabulary(datamodule, ae_run: str) -> None:
+    """Token ids mean the same words here as in the autoencoder's run, or its codes do not
+    mean these sentences: the same data gives the same vocabulary."""
+    from tokenizers import Tokenizer
+
+    saved = Path(ae_run).expanduser() / "tokenizer.json"
+    if saved.exists() and Tokenizer.from_file(str(saved)).get_vocab() != datamodule.tokenizer.get_vocab():
+        raise AelabError(f"model.ae_run={ae_run}: this run's vocabulary is not the autoencoder "
+                         "run's; train the prior on the data of the autoencoder run (same data.* "
+                         "settings)")
