@@ -113,3 +113,12 @@ def test_images_too_large_for_the_covariance_take_a_randomized_svd_of_the_same_s
     linear.fit(images)
     x = images[:8]
     assert torch.allclose(linear.decode(linear.encode(x)), x, atol=1e-3)
+
+
+def test_model_compile_reaches_the_wrapped_nets_parts():
+    model = build_model("conv_ae", "model.compile=eager", "model.latent_dim=8", "model.width=8",
+                        "model.depth=2", image_shape=(1, 16, 16))
+    model.configure_model()
+    inner = model.net.net  # the conv net inside the linear path
+    assert all(getattr(part, "_compiled_call_impl", None) is not None
+               for part in (inner.encoder, inner.to_latent, inner.decoder))

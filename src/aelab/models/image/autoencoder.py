@@ -175,7 +175,9 @@ class ImageModel(Capabilities, L.LightningModule):
         if self.compile_backend and not getattr(self, "_compiled", False):
             # The nets' parts, not the LightningModule: the steps call net.encode/decode, and
             # nn.Module.compile keeps state_dict keys, so checkpoints stay interchangeable.
-            for part in self.net.children():
+            # A wrapper (the linear path) names the parts whose forward the steps call.
+            parts = getattr(self.net, "compiled_parts", self.net.children)()
+            for part in parts:
                 if any(True for _ in part.parameters()):
                     part.compile(backend=self.compile_backend)
             self._compiled = True

@@ -91,6 +91,11 @@ class WithLinearPath(nn.Module):
         self.code_gate = nn.Parameter(torch.zeros(()))
         self.image_gate = nn.Parameter(torch.zeros(()))
 
+    def compiled_parts(self):
+        """What `model.compile` compiles: the wrapped net's parts (encoder, decoder, ...),
+        whose forward its encode / decode_logits call; the wrapped net's own forward is not."""
+        return self.net.children()
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"model.linear_path=pca holds PCA components of "
