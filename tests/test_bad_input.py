@@ -47,7 +47,7 @@ def test_unknown_option_lists_the_valid_ones(group, name, valid, capsys):
 
 def test_unknown_key_lists_the_keys_that_exist(capsys):
     code, output = run_entry("train", ["model.latnt_dim=8"], capsys)
-    assert_clear(code, output, "unknown config key 'model.latnt_dim'", "latent_dim, loss",
+    assert_clear(code, output, "unknown config key 'model.latnt_dim'", "latent_dim, linear_path, loss",
                  "+model.latnt_dim=8")
 
 

@@ -14,11 +14,14 @@ from aelab.run import evaluate
 from tests.conftest import compose_config, train_run
 
 EPOCHS = "trainer.max_epochs=2"
+# The plain net with the MSE loss: a net trained from its random initialisation (the linear
+# path would start it at PCA, which an average carrying the start would hide).
+SCRATCH = ("model.linear_path=none", "model.loss=mse")
 
 
 def test_the_average_is_saved_and_tested_and_the_raw_weights_train_on(tmp_path):
-    plain = train_run(tmp_path / "plain", EPOCHS)
-    ema = train_run(tmp_path / "ema", EPOCHS, "callbacks=ema", "callbacks.ema.decay=0.5")
+    plain = train_run(tmp_path / "plain", EPOCHS, *SCRATCH)
+    ema = train_run(tmp_path / "ema", EPOCHS, *SCRATCH, "callbacks=ema", "callbacks.ema.decay=0.5")
     plain_last = torch.load(tmp_path / "plain/checkpoints/last.ckpt", weights_only=True)
     ema_last = torch.load(tmp_path / "ema/checkpoints/last.ckpt", weights_only=True)
     # Training is untouched: the raw weights are the plain run's, step for step.
@@ -93,7 +96,8 @@ def test_a_span_needs_a_run_with_an_end_and_one_of_span_or_decay():
 
 # A run of a few hundred optimizer steps (5 epochs of 60), where the old callback's decay of
 # 0.999 from the first step left about three quarters of the average at the first weights.
-SHORT_RUN = ("trainer.max_epochs=5", "trainer.limit_train_batches=null", "data.num_train=960")
+SHORT_RUN = ("trainer.max_epochs=5", "trainer.limit_train_batches=null", "data.num_train=960",
+             *SCRATCH)
 
 
 def test_on_a_short_run_the_average_scores_no_worse_than_the_raw_weights(tmp_path):

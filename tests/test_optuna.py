@@ -71,15 +71,15 @@ def test_a_killed_workers_trial_is_marked_failed_and_the_next_launch_goes_on(tmp
 
 def test_a_pruned_trial_is_recorded_as_pruned(tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    # A finished trial that reached val/loss 0 at every epoch: the median pruner stops any
-    # new trial after its first epoch.
+    # A finished trial that reached a val/loss no run can (-1000: the PSNR loss is minus
+    # the dB) at every epoch: the median pruner stops any new trial after its first epoch.
     study = optuna.create_study(study_name="latent_lr", storage=storage)
     from optuna.distributions import CategoricalDistribution
 
     study.add_trial(optuna.trial.create_trial(
         params={"model.latent_dim": 8}, distributions={"model.latent_dim":
                                                        CategoricalDistribution([8, 16, 32, 64, 128])},
-        value=0.0, intermediate_values={0: 0.0, 1: 0.0, 2: 0.0}))
+        value=-1000.0, intermediate_values={0: -1000.0, 1: -1000.0, 2: -1000.0}))
     launch(tmp_path, storage, "hydra.sweeper.n_trials=1", "hydra.sweeper.pruner.name=median",
            "hydra.sweeper.pruner.n_startup_trials=1", "hydra.sweeper.pruner.n_warmup_steps=0",
            "trainer.max_epochs=3")

@@ -61,6 +61,8 @@ ALLOWED = {
     ("conf/hydra/sweeper/optuna.yaml", "pruner.min_resource"):
         "scale-free: 1, the first report (epoch) a pruner can compare",
     ("conf/generate.yaml", "steps"): "not training: points along an interpolation line",
+    ("conf/model/latent_diffusion.yaml", "sample_steps"):
+        "scale-free: the sampler's integration steps from noise to a code, whatever the run's length",
     ("conf/experiment/text_wordnet/_transformer.yaml", "trainer.max_steps"):
         "history: the LSTM runs' CPU minutes as a budget of steps",
     ("conf/experiment/text_wordnet/transformer_ae_gated_ema998_b32.yaml", "trainer.max_steps"):

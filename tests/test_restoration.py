@@ -95,12 +95,15 @@ def test_a_residual_model_starts_from_its_input_and_learns_the_difference():
     assert torch.equal(model(x), (x + 0.25).clamp(0, 1))  # scored and shown clipped
 
 
-@pytest.mark.parametrize("name, extra", [("unet", []), ("conv_ae", ["model.latent_dim=8"])])
+@pytest.mark.parametrize("name, extra", [
+    ("unet", []), ("conv_ae", ["model.latent_dim=8"]),
+    ("conv_ae", ["model.latent_dim=8", "model.linear_path=none"])])
 def test_the_l1_and_psnr_losses_are_what_they_say_of_the_image(name, extra):
-    mse = build_model(name, *extra, image_shape=(1, 16, 16))
+    mse = build_model(name, "model.loss=mse", *extra, image_shape=(1, 16, 16))
     l1 = build_model(name, "model.loss=l1", *extra, image_shape=(1, 16, 16))
     out, target = torch.randn(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
-    image = out if l1.residual else torch.sigmoid(out)  # residual: the image; else logits
+    # residual or the linear path: the net gives the image; else logits
+    image = out if l1.image_output else torch.sigmoid(out)
     assert torch.allclose(l1.reconstruction_loss(out, target), (image - target).abs().mean())
     assert torch.allclose(mse.reconstruction_loss(out, target), ((image - target) ** 2).mean())
     psnr = build_model(name, "model.loss=psnr", *extra, image_shape=(1, 16, 16))

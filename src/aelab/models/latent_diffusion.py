@@ -39,7 +39,7 @@ from aelab.models.stages import StepsByStage
 from aelab.nets.latent_denoiser import LatentDenoiser
 from aelab.objectives.diffusion import process
 from aelab.options import DropProbability, PositiveInt
-from aelab.run_dir import instantiate_model, load_run_config, load_weights
+from aelab.run_dir import best_checkpoint, instantiate_model, load_run_config, load_weights
 
 log = logging.getLogger(__name__)
 STATS_CODES = 10_000  # a per-dimension mean and one scale settle long before this
@@ -76,14 +76,14 @@ def load_autoencoder(run_dir: str, trust_run_config: bool, image_shape, vocab_si
                          f"this run's data is {given} data; train the prior "
                          f"on the data of the autoencoder run (its .hydra/config.yaml, data)")
     ae = instantiate_model(cfg, **facts)
+    best_checkpoint(run)  # a run without its checkpoint: that error, as it is
     try:
         load_weights(ae, run)
-    except RuntimeError as err:  # a state dict of other sizes: other images or vocabulary
+    except AelabError as err:  # a state dict of other sizes: other images or vocabulary
         data = f"images of shape {tuple(image_shape)}" if image_shape else f"{vocab_size} words"
         raise AelabError(f"model.ae_run={run_dir}: its weights do not fit this run's data "
-                         f"({data}); "
-                         "train the prior on the data of the autoencoder run "
-                         f"({str(err).splitlines()[0][:80]})") from None
+                         f"({data}); train the prior on the data of the autoencoder run "
+                         f"({str(err)[:200]})") from None
     if not ae.can("interpolate"):  # a unet or a residual model: no code to decode from
         raise AelabError(f"model.ae_run={run_dir} is a {cls.__name__} without a code it decodes "
                          f"from (no vector code, or model.residual=true); give a bottleneck "
