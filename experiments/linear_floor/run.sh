@@ -26,6 +26,24 @@ export -f run
 export OUT
 jobs | xargs -P 2 -L 1 bash -c 'run "$@"' _
 
+# The control: the plain nets (model.linear_path=none, the MSE loss: the defaults before this
+# study) at 32 floats, on the photos (every family) and on Fashion-MNIST (conv_ae, mlp_ae).
+control() {
+    local data=$1 model=$2 dir="$OUT/plain/$1/$2"
+    [ -f "$dir/metrics.json" ] && return 0
+    python train.py experiment=linear_floor/"$data" model="$model" model.latent_dim=32 \
+        model.linear_path=none model.loss=mse hydra.run.dir="$dir" > /dev/null 2>&1 \
+        || echo "FAILED: plain $data $model" >&2
+}
+export -f control
+printf '%s\n' "fashion_mnist conv_ae" "photos resnet_ae" "photos conv_ae" "photos mlp_ae" \
+    "fashion_mnist mlp_ae" | xargs -P 2 -L 1 bash -c 'control "$@"' _
+
 # The tables (generated from the run dirs, not typed):
-python compare.py "$OUT" --metric test/psnr --rows data.path --rows model \
-    --cols model.latent_dim --baseline model=pca --out experiments/linear_floor/results
+python compare.py "$OUT"/fashion_mnist "$OUT"/photos --metric test/psnr --metric test/ssim \
+    --rows data.path --rows model --cols model.latent_dim --baseline model=pca \
+    --by model.latent_dim --out experiments/linear_floor/results
+python compare.py "$OUT"/plain "$OUT"/fashion_mnist/pca/32 "$OUT"/photos/pca/32 \
+    "$OUT"/fashion_mnist/{conv_ae,mlp_ae,resnet_ae}/32 "$OUT"/photos/{conv_ae,mlp_ae,resnet_ae}/32 \
+    --metric test/psnr --rows data.path --rows model.linear_path --cols model --by model \
+    --out experiments/linear_floor/results/control

@@ -237,7 +237,8 @@ def pivot_table(roots: list[Path], metric: str, rows: list[str], cols: str,
             value = cells[key].get(c)
             if value is not None and base is not None and c in base and str(
                     key[rows.index(base_key)]) != base_value:
-                line.append(f"{value:.2f} ({value - base[c]:+.2f})")
+                digits = 2 if abs(base[c]) >= 10 else 3  # dB: 0.01; SSIM, accuracy: 0.001
+                line.append(f"{value:.{digits}f} ({value - base[c]:+.{digits}f})")
             else:
                 line.append(None if value is None else round(value, 4))
         table.append([*key, *line])
