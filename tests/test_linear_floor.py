@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from aelab.errors import AelabError
 from tests.conftest import MODEL_CONFIGS, build_model, model_config, train_run
 
 AUTOENCODERS = [m for m in MODEL_CONFIGS
@@ -97,6 +98,8 @@ def test_the_linear_path_starts_as_pca_exactly_and_its_fit_is_in_the_state_dict(
     with torch.no_grad():  # both gates at zero: PCA's reconstruction, to float precision
         assert torch.allclose(model(x), pca(x).clamp(0, 1), atol=1e-5)
         assert model.net.encode(x).std() > 0.3  # whitened: not PCA's raw, tiny late floats
+    with pytest.raises(AelabError, match="cannot encode 3x8x8 ones: train on whole images"):
+        model.net.encode(torch.rand(2, 3, 8, 8))  # a data.crop window
     again = build_model("conv_ae", *overrides[1:], image_shape=(3, 16, 16))
     again.load_state_dict(model.state_dict())
     assert again.net.linear.fitted and torch.equal(again.net.linear.scale, model.net.linear.scale)
@@ -113,6 +116,8 @@ def test_images_too_large_for_the_covariance_take_a_randomized_svd_of_the_same_s
     linear.fit(images)
     x = images[:8]
     assert torch.allclose(linear.decode(linear.encode(x)), x, atol=1e-3)
+    with pytest.raises(AelabError, match="4 training images give fewer than the 5 components"):
+        LinearPath(shape, 5).fit(images[:4])
 
 
 def test_model_compile_reaches_the_wrapped_nets_parts():

@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from aelab.errors import AelabError
 from aelab.nets.image.pca import PCA
 
 # Above this many values per image the covariance (D x D, float64) and its eigendecomposition
@@ -59,6 +60,11 @@ class LinearPath(nn.Module):
                 self.pca.accumulate(unit(images[start:start + batch_size]))
             variances = self.pca.fit()
         else:
+            k = self.pca.latent_dim
+            if len(images) <= k:
+                raise AelabError(f"model.linear_path=pca: {len(images)} training images give "
+                                 f"fewer than the {k} components of the code; use a smaller "
+                                 "model.latent_dim or model.linear_path=none")
             generator = torch.Generator().manual_seed(0)
             pick = torch.randperm(len(images), generator=generator)[:SAMPLE_FOR_LOWRANK]
             flat = unit(images[pick.to(images.device)]).flatten(1).float().cpu()
@@ -98,9 +104,10 @@ class WithLinearPath(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"model.linear_path=pca holds PCA components of "
-                             f"{'x'.join(map(str, self.image_shape))} images; it cannot encode "
-                             f"{'x'.join(map(str, x.shape[1:]))} ones (data.crop?)")
+            raise AelabError(f"model.linear_path=pca holds PCA components of "
+                             f"{'x'.join(map(str, self.image_shape))} images and cannot encode "
+                             f"{'x'.join(map(str, x.shape[1:]))} ones: train on whole images "
+                             "(no data.crop), or set model.linear_path=none")
         return self.linear.encode(x) + self.code_gate * self.net.encode(x)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
