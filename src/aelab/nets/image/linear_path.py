@@ -19,6 +19,9 @@ The nets keep their own initialisation: zeroing their last layers instead (Contr
 convolutions) let Adam's first steps, about the learning rate on every weight whatever the
 gradient, throw the output far past PCA's whole error on photographs. The output is an
 image, not logits: the model scores it directly (clipped to [0, 1] where it is an image).
+With a spatial code (`model.net.latent=spatial`) PCA's part of each float is global, not tied
+to one place in the image: a prior that relies on the code's layout wants
+`model.linear_path=none`.
 """
 
 import math
