@@ -230,7 +230,10 @@ class ImageAutoencoder(ImageModel):
     the net predicts the difference to its own input, the noisy image or the bicubic
     upsampling (DnCNN, VDSR): the output is input + net output, clipped to [0, 1] when
     scored, and `loss` is not bce. A residual model restores; it does not sample or
-    interpolate, since a decoded code is then a correction, not an image.
+    interpolate, since a decoded code is then a correction, not an image. With `linear_path`
+    `pca` (the default of conv_ae, mlp_ae and resnet_ae) the net is PCA of the code size plus
+    its own encoder and decoder as gated corrections (nets/image/linear_path.py), fitted at fit
+    start; its output is then an image too, never below PCA's reconstruction at the start.
     """
 
     # An evaluation setting (eval.py self_ensemble=true), not trained; a subclass whose step
