@@ -13,9 +13,8 @@ import torch
 from aelab.errors import AelabError
 from tests.conftest import MODEL_CONFIGS, build_model, model_config, train_run
 
-AUTOENCODERS = [m for m in MODEL_CONFIGS
-                if model_config(m).model._target_.endswith("ImageAutoencoder")
-                and model_config(m).model.get("latent_dim") is not None]
+AUTOENCODERS = [m for m, node in ((m, model_config(m).model) for m in MODEL_CONFIGS)
+                if node._target_.endswith("ImageAutoencoder") and node.get("latent_dim") is not None]
 CODE = 8
 SHORT = ["data=images", "data.batch_size=32", "trainer=cpu", "trainer.max_epochs=2",
          "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",

@@ -95,10 +95,13 @@ class WithLinearPath(nn.Module):
     def __init__(self, net: nn.Module, image_shape: tuple[int, int, int], latent_dim: int):
         super().__init__()
         self.net = net
-        self.image_shape = tuple(image_shape)
         self.linear = LinearPath(image_shape, latent_dim)
         self.code_gate = nn.Parameter(torch.zeros(()))
         self.image_gate = nn.Parameter(torch.zeros(()))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.linear.pca.image_shape
 
     def compiled_parts(self):
         """What `model.compile` compiles: the wrapped net's parts (encoder, decoder, ...),
