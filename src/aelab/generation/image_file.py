@@ -82,6 +82,7 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
     window = (torch.hann_window(th + 2, periodic=False, device=image.device)[1:-1, None]
               * torch.hann_window(tw + 2, periodic=False, device=image.device)[None, 1:-1])
     total, weight = torch.zeros_like(padded), torch.zeros_like(padded[:, :1])
+    log.info("%dx%d pixels in %d tiles of %dx%d", width, height, len(boxes), tw, th)
     progress = Progress(len(boxes))
     for i in range(0, len(boxes), batch):
         progress.show(i)
@@ -101,11 +102,6 @@ def restore_file(model, task: str, path: Path, out_dir: Path) -> Path:
     image = load_image(Path(path), channels).to(model.device)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(path).stem
-    tiles = len(_starts(max(image.shape[-2], tile[0]), tile[0], max(1, tile[0] // 2))) * len(
-        _starts(max(image.shape[-1], tile[1]), tile[1], max(1, tile[1] // 2)))
-    log.info("restoring %s: %dx%d pixels in about %d tiles of %dx%d", path, image.shape[-1],
-             image.shape[-2], tiles * (model.corruption.factor ** 2 if task == "upscale" else 1),
-             tile[1], tile[0])
     if task == "upscale":
         factor = model.corruption.factor
         image = model.corruption.upsample(image, (image.shape[-2] * factor,
