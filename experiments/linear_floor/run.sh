@@ -39,6 +39,22 @@ export -f control
 printf '%s\n' "fashion_mnist conv_ae" "photos resnet_ae" "photos conv_ae" "photos mlp_ae" \
     "fashion_mnist mlp_ae" | xargs -P 2 -L 1 bash -c 'control "$@"' _
 
+# A second data size: 8,000 Fashion-MNIST training images, 2,000 photo patches, the same
+# 5 epochs, at 32 floats: the default (linear path) against PCA and the plain net.
+small() {
+    local data=$1 limit=$2 name=$3 dir="$OUT/small/$1/$3"; shift 3
+    [ -f "$dir/metrics.json" ] && return 0
+    python train.py experiment=linear_floor/"$data" data.limit="$limit" model.latent_dim=32 "$@" \
+        hydra.run.dir="$dir" > /dev/null 2>&1 || echo "FAILED: small $data $name" >&2
+}
+for args in "fashion_mnist 8000" "photos 2000"; do
+    # shellcheck disable=SC2086
+    small $args pca model=pca &
+    small $args conv_ae model=conv_ae
+    wait
+    small $args conv_ae_plain model=conv_ae model.linear_path=none model.loss=mse
+done
+
 # The tables (generated from the run dirs, not typed):
 python compare.py "$OUT"/fashion_mnist "$OUT"/photos --metric test/psnr --metric test/ssim \
     --rows data.path --rows model --cols model.latent_dim --baseline model=pca \
@@ -47,3 +63,5 @@ python compare.py "$OUT"/plain "$OUT"/fashion_mnist/pca/32 "$OUT"/photos/pca/32 
     "$OUT"/fashion_mnist/{conv_ae,mlp_ae,resnet_ae}/32 "$OUT"/photos/{conv_ae,mlp_ae,resnet_ae}/32 \
     --metric test/psnr --rows data.path --rows model.linear_path --cols model --by model \
     --out experiments/linear_floor/results/control
+python compare.py "$OUT"/small --metric test/psnr --rows data.path --rows model.linear_path \
+    --cols model --by model --out experiments/linear_floor/results/small
