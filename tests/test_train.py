@@ -150,6 +150,13 @@ def test_warmup_schedule_factors():
     assert [linear.factor(s) for s in (0, 4, 9, 10, 55, 100)] == pytest.approx(
         [0.1, 0.5, 1.0, 1.0, 0.55, 0.1])
     assert schedule(warmup=0.0, decay="constant", final=0.0).factor(50) == 1.0
+    # horizon 1.5: a cosine over 1.5x the run, cut at its end (CosineAnnealingLR's T_max = 6
+    # epochs on a 4-epoch run, in fractions): a quarter of the rate left at the last step
+    long = schedule(warmup=0.0, decay="cosine", final=0.0, horizon=1.5)
+    assert [long.factor(s) for s in (0, 75, 100)] == pytest.approx(
+        [1.0, 0.5 * (1 + math.cos(math.pi / 2)), 0.25])
+    with pytest.raises(AelabError, match="horizon"):
+        schedule(warmup=0.0, decay="cosine", final=0.0, horizon=0.5)
     with pytest.raises(AelabError, match="no end"):
         WarmupDecay(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0),
                     run_steps=float("inf"), warmup=0.1, decay="cosine", final=0.0)

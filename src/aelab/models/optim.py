@@ -13,7 +13,9 @@ from aelab.options import Probability
 class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
     """Stepped every optimizer step: the learning rate rises linearly from 0 to its peak
     (`optimizer.lr`) over the first `warmup` of the run (a fraction), then stays there
-    (`decay=constant`) or falls to `final` x the peak, linearly or along a cosine: how
+    (`decay=constant`) or falls to `final` x the peak, linearly or along a cosine (`horizon`
+    > 1: the decay of a run that many times as long, cut where this one ends, as a cosine with
+    `T_max` beyond the run's epochs does, but in fractions of the run): how
     Transformers are usually trained (Vaswani et al., 2017; nanoGPT), since Adam's first steps
     at the full rate can diverge in large ones. (The small CPU Transformers of
     experiments/text_wordnet trained better without it: there a 5% warm-up cost more than it
@@ -23,11 +25,15 @@ class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, run_steps: float,
                  warmup: Probability, decay: Literal["constant", "linear", "cosine"],
-                 final: Probability):
+                 final: Probability, horizon: float = 1.0):
         if math.isinf(run_steps):
             raise AelabError("scheduler=warmup is set in fractions of the run, and this run has "
                              "no end (neither trainer.max_epochs nor trainer.max_steps); give "
                              "it one")
+        if not horizon >= 1.0:
+            raise AelabError(f"scheduler.horizon={horizon}: the decay spans this multiple of the "
+                             "run, at least 1 (1: it ends with the run)")
+        self.horizon = horizon
         self.run_steps, self.warmup, self.decay, self.final = run_steps, warmup, decay, final
         super().__init__(optimizer, self.factor)
 
@@ -35,7 +41,8 @@ class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
         warmup_steps = self.warmup * self.run_steps
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1.0, self.run_steps - warmup_steps))
+        decay_steps = max(1.0, self.run_steps - warmup_steps) * self.horizon
+        progress = min(1.0, (step - warmup_steps) / decay_steps)
         if self.decay == "constant":
             return 1.0
         shape = 1 - progress if self.decay == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
