@@ -54,7 +54,7 @@ def ids_to_text(ids: torch.Tensor, unk_as: str | None = None) -> list[str]:
 
 class TextModel(Capabilities, StepsByStage, L.LightningModule):
     """A decoder (`model.decoder`, a config partial completed here with the vocabulary and
-    the sizes), its likelihood metrics and decoding. Keys as in DESIGN.md: `depth` (layers),
+    the sizes), its likelihood metrics and decoding. Sizes as in docs/models.md: `depth` (layers),
     `width` (hidden units), `embed_dim`, `dropout`; every default is in the model's yaml."""
 
     modality = "text"
