@@ -1,8 +1,8 @@
 """Training speed of image autoencoders as ratios to a baseline, in one process: images per second.
 
     python benchmarks/image_speed.py \
-        "conv_ae:experiment=image_zoo/conv_ae,model.latent_dim=32" \
-        "resnet_b16:experiment=image_zoo/resnet_dense_batch32_cosine_attention,data.batch_size=16"
+        "conv_ae:experiment=history/image_zoo/conv_ae,model.latent_dim=32" \
+        "resnet_b16:experiment=history/image_zoo/resnet_dense_batch32_cosine_attention,data.batch_size=16"
 
 Each case is NAME:OVERRIDES (comma-separated Hydra overrides of conf/train.yaml; a recipe with
 `experiment=...`), trained with its own batch size (`data.batch_size` of the composed config)

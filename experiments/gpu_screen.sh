@@ -16,11 +16,11 @@ OUT=${OUT:-outputs/experiments/gpu_screen}
 MAX_TIME=${MAX_TIME:-00:00:05:00}
 THREADS=${THREADS:-1}
 ACCELERATOR=${ACCELERATOR:-gpu}
-ae=text_wordnet/transformer_ae_gated_ema997_lr2e3_tmax6  # BLEU 0.606 on the CPU
-vae=text_wordnet/transformer_vae_nowd_ema_gated_z16  # test PPL 51.74 against its LM's 52.29
-x4=restoration/upscale4_lowres                     # +0.82 dB on Y (target +1.0)
+ae=history/text_wordnet/transformer_ae_gated_ema997_lr2e3_tmax6
+vae=history/text_wordnet/transformer_vae_nowd_ema_gated_z16
+x4=history/restoration/upscale4_lowres
 # gradient clipping at 0.1: 4x the median norm of upscale4_lowres (0.025; 1.0 would never act)
-wide=restoration/upscale4_lowres_wide,model.net.res_scale=1.0  # diverged at Adam 1e-3
+wide=history/restoration/upscale4_lowres_wide,model.net.res_scale=1.0
 SCREEN=${SCREEN:-"
 ae=$ae
 ae_memory=$ae,model.decoder.inject=memory

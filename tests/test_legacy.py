@@ -6,7 +6,7 @@ from aelab.legacy import upgrade
 from tests.conftest import compose_config
 
 # The model nodes of real run configs saved by the code before the redesign (commit b5274e0):
-# `experiment=text_wordnet/vae_fn128`, and lstm_ae with its noise, and conv_vae.
+# `experiment=history/text_wordnet/vae_fn128`, and lstm_ae with its noise, and conv_vae.
 OLD_VAE = """
 model:
   _target_: aelab.models.text_vae.TextVAE
@@ -89,19 +89,19 @@ def in_steps(model: dict) -> dict:
 
 def test_an_old_text_vae_config_is_todays_recipe():
     assert in_steps(upgraded(OLD_VAE)["model"]) == in_steps(
-        today("experiment=text_wordnet/vae_fn128")["model"])
+        today("experiment=history/text_wordnet/vae_fn128")["model"])
 
 
 def test_an_old_denoising_ae_config_gets_the_word_noise_corruption():
     old = upgraded(OLD_DAE)
-    new = today("experiment=text_wordnet/dae")
+    new = today("experiment=history/text_wordnet/dae")
     assert old["model"] == new["model"]
     assert old["corruption"] == new["corruption"]
 
 
 def test_an_old_image_vae_config_is_todays_recipe_and_todays_config_is_left_alone():
     assert in_steps(upgraded(OLD_IMAGE_VAE)["model"]) == in_steps(
-        today("experiment=image_generation/vae")["model"])
+        today("experiment=history/image_generation/vae")["model"])
     current = compose_config(["model=lstm_vae"])
     assert not upgrade(current)
 
@@ -137,7 +137,7 @@ def test_options_added_since_a_run_get_the_value_it_ran_with():
 
 
 # callbacks=ema as a run saved it before the span and the warm-up (issue 35): `experiment=
-# text_wordnet/transformer_lm_ema`, whose recipe now pins what it ran with.
+# history/text_wordnet/transformer_lm_ema`, whose recipe now pins what it ran with.
 OLD_EMA = RECENT_AE + """
 callbacks:
   ema:
@@ -152,7 +152,7 @@ def test_an_old_ema_run_keeps_its_fixed_decay_without_warm_up():
     cfg = OmegaConf.create(OLD_EMA)
     assert upgrade(cfg)
     ema = OmegaConf.to_container(cfg.callbacks.ema)
-    assert ema == today("experiment=text_wordnet/transformer_lm_ema")["callbacks"]["ema"]
+    assert ema == today("experiment=history/text_wordnet/transformer_lm_ema")["callbacks"]["ema"]
     assert ema["warmup"] is False and ema["span"] is None
     assert not upgrade(cfg)
     assert not upgrade(compose_config(["callbacks=ema"]))  # today's form passes through

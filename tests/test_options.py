@@ -219,3 +219,21 @@ def test_every_experiment_recipe_composes_and_passes_the_checks(recipe):
     cfg = compose_config([f"experiment={recipe}"])
     check_options(cfg)
     assert cfg.seed == 0 and cfg.trainer.max_epochs > 0
+
+
+def inheritance_depth(recipe: str) -> int:
+    """How many recipes deep `recipe` inherits (its `/experiment/...` defaults, recursively)."""
+    node = OmegaConf.load(CONF / "experiment" / f"{recipe}.yaml")
+    parents = [d.removeprefix("/experiment/") for d in node.get("defaults", [])
+               if isinstance(d, str) and d.startswith("/experiment/")]
+    return max((1 + inheritance_depth(p) for p in parents), default=0)
+
+
+def test_recipes_are_flat_and_history_is_apart():
+    """A recipe reads in at most two files besides itself (issue 38), and the recipes that pin
+    what a past row ran with live under history/, not beside the recommended ones."""
+    deep = {r: inheritance_depth(r) for r in RECIPES if inheritance_depth(r) > 2}
+    assert not deep, deep
+    pinned = [r for r in RECIPES if not r.startswith("history/")
+              and "# history" in (CONF / "experiment" / f"{r}.yaml").read_text()]
+    assert not pinned, pinned

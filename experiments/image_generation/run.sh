@@ -8,10 +8,10 @@ OUT=${OUT:-outputs/experiments/image_generation}
 # The plain autoencoder is the latent-32 run of experiments/fashion_mnist_conv_ae/run.sh.
 AE=${AE:-outputs/experiments/fashion_mnist_conv_ae/latent32}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-# Each run is a recipe, conf/experiment/image_generation/<run>.yaml; DATA (default: the
+# Each run is a recipe, conf/experiment/history/image_generation/<run>.yaml; DATA (default: the
 # recipes' offline copy beside the repo) replaces data.path.
 data=(${DATA:+data.path=$DATA})
-run() { python train.py experiment=image_generation/"$1" "${data[@]}" "${@:2}" hydra.run.dir="$OUT/$1"; }
+run() { python train.py experiment=history/image_generation/"$1" "${data[@]}" "${@:2}" hydra.run.dir="$OUT/$1"; }
 
 # The first denoising attempt (kept for the record: 7.94 dB over the noisy input, short of 8).
 run denoise_depth3_latent128

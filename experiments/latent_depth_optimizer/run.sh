@@ -5,7 +5,7 @@
 #   bash experiments/latent_depth_optimizer/run.sh seeds   # the image grid with 3 seeds per cell
 #   bash experiments/latent_depth_optimizer/run.sh optuna  # one Optuna study, two workers, pruning
 # Both run 2 jobs at a time with the joblib launcher (one CPU thread each on a 2-core machine).
-# What each job trains is a recipe, conf/experiment/latent_depth_optimizer/{image,text}.yaml;
+# What each job trains is a recipe, conf/experiment/history/latent_depth_optimizer/{image,text}.yaml;
 # the grids are the sweep presets in conf/sweep/ (or, for text, two values on the line).
 set -euo pipefail
 OUT=${OUT:-outputs/experiments/latent_depth_optimizer}
@@ -13,14 +13,14 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 image() {
   # 3 latent sizes x 2 depths x 2 optimizers (the preset's grid); 20k training images, 2 epochs.
-  python train.py -m experiment=latent_depth_optimizer/image sweep=latent_depth_optimizer \
+  python train.py -m experiment=history/latent_depth_optimizer/image sweep=latent_depth_optimizer \
     hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/image"
   python compare.py "$OUT/image" --metric test/psnr --metric test/ssim --by model.latent_dim
 }
 
 text() {
   # The text-model sizes of experiments/text_wordnet, on 20k WordNet sentences for 1 epoch.
-  python train.py -m experiment=latent_depth_optimizer/text model.latent_dim=16,64 \
+  python train.py -m experiment=history/latent_depth_optimizer/text model.latent_dim=16,64 \
     optimizer=adam,sgd hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/text"
   python compare.py "$OUT/text" --metric test/ppl --metric test/kl --metric test/active_units \
     --by model.latent_dim --curve val/loss --curve val/kl
@@ -28,7 +28,7 @@ text() {
 
 seeds() {
   # The image grid again with 3 seeds per cell (36 jobs): which single-seed findings survive.
-  python train.py -m experiment=latent_depth_optimizer/image sweep=latent_depth_optimizer \
+  python train.py -m experiment=history/latent_depth_optimizer/image sweep=latent_depth_optimizer \
     seed=0,1,2 hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/image_seeds"
   python compare.py "$OUT/image_seeds" --metric test/psnr --metric test/ssim --by model.latent_dim \
     --out experiments/latent_depth_optimizer/image_seeds
@@ -43,7 +43,7 @@ optuna() {
     python train.py -m sweep=optuna_latent_lr hydra.sweeper.storage="$storage" \
       hydra.sweeper.n_trials=6 hydra.sweeper.sampler.seed=$worker hydra.sweeper.pruner.name=median \
       hydra.sweeper.pruner.n_startup_trials=3 hydra.sweeper.pruner.n_warmup_steps=1 \
-      experiment=latent_depth_optimizer/image trainer.max_epochs=3 threads=1 \
+      experiment=history/latent_depth_optimizer/image trainer.max_epochs=3 threads=1 \
       hydra.sweep.dir="$OUT/optuna" > "$OUT/optuna_worker$worker.log" 2>&1 &
   done
   wait

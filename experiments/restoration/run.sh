@@ -4,7 +4,7 @@
 # photo patches, the dense-bottleneck conv_ae for comparison, the same two tasks on
 # Fashion-MNIST, then the tables and crops. Run from the repository root after
 # `pip install -e ".[restoration]"` (bm3d, scikit-image). Every training is a recipe,
-# conf/experiment/restoration/<run>.yaml, one CPU thread each (threads=1): two ran side by side.
+# conf/experiment/history/restoration/<run>.yaml, one CPU thread each (threads=1): two ran side by side.
 set -euo pipefail
 OUT=${OUT:-outputs/experiments/restoration}
 PHOTOS=${PHOTOS:-../shared/datasets/photos}
@@ -27,7 +27,7 @@ for r in denoise15 denoise25 denoise50 upscale2 upscale2_aug upscale4 upscale4_a
 done
 for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
 # the best x4 recipe again with another seed: how much of a difference between x4 rows is noise
-python train.py experiment=restoration/upscale4_lowres seed=1 data.path="$PHOTOS" \
+python train.py experiment=history/restoration/upscale4_lowres seed=1 data.path="$PHOTOS" \
     hydra.run.dir="$OUT/upscale4_lowres_seed1"
 
 python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
@@ -66,7 +66,7 @@ for a in "3 0 photos_3" "5 0 photos_5" "7 0 photos_7" "5 3 photos_5_seed3"; do
     python $HERE/photo_subset.py --data "$PHOTOS" --photos $1 --seed $2 --out outputs/data/$3
 done
 for r in photos3 photos5 photos7; do run upscale4_lowres_$r; done
-python train.py experiment=restoration/upscale4_lowres_photos5 data.path=outputs/data/photos_5_seed3 \
+python train.py experiment=history/restoration/upscale4_lowres_photos5 data.path=outputs/data/photos_5_seed3 \
     hydra.run.dir="$OUT/upscale4_lowres_photos5_seed3"
 python $HERE/per_photo.py "$OUT"/upscale4_lowres_{photos3,photos5,photos5_seed3,photos7} > $HERE/photos_x4.json
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 OUT=${OUT:-outputs/experiments/text_wordnet}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-# Every run is a recipe in conf/experiment/text_wordnet/<name>.yaml (sizes, optimizer, epochs,
+# Every run is a recipe in conf/experiment/history/text_wordnet/<name>.yaml (sizes, optimizer, epochs,
 # the objective's settings, and where each came from); this script only names them and where
 # they write. DATA (the WordNet folder; default: the recipes' ../shared/datasets/wordnet) and
 # EXTRA add overrides to every run (later ones win), e.g. EXTRA="model.width=256".
@@ -17,10 +17,10 @@ data=(${DATA:+data.path=$DATA})
 run() {
   case "$1" in
     lm|lm_ema|ae|ae64|ae128|ae256|dae|vae|vae_fb|vae_fb256|vae_fn256|vae_fn128|gru_vae_fn128|transformer_*)
-      python train.py experiment=text_wordnet/"$1" "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/$1" ;;
+      python train.py experiment=history/text_wordnet/"$1" "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/$1" ;;
     seed1)  # the VAE that beats its LM, and that LM, again with seed 1
       for r in transformer_vae_nowd_ema_gated_mix_z16 transformer_lm_nodrop_ema; do
-        python train.py experiment=text_wordnet/$r seed=1 "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/${r}_seed1"
+        python train.py experiment=history/text_wordnet/$r seed=1 "${data[@]}" ${EXTRA:-} hydra.run.dir="$OUT/${r}_seed1"
       done ;;
     generate)  # into GEN (default experiments/text_wordnet/generated/), the files the README quotes
       G=${GEN:-experiments/text_wordnet/generated}; mkdir -p "$G"
