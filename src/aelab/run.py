@@ -154,12 +154,15 @@ def feature_extractor(metrics: DictConfig | None):
 
 def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
                        datamodule: L.LightningDataModule, seed: int) -> list[L.Callback]:
-    """The test stage's FID / KID callback for this model and data (none without features)."""
+    """The test stage's FID / KID / precision / recall callback for this model and data (none
+    without features)."""
     from aelab.callbacks.fid import GenerativeMetrics
 
     if extractor is None:
         return []
-    return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed)]
+    # A config saved before `neighbours` existed (a resumed run) has none: the paper's k = 3.
+    return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed,
+                                        metrics.get("neighbours", 3))]
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
