@@ -5,6 +5,8 @@ corruption), upscale (a model trained with corruption=downsample). Writes
 <run dir>/generated/<task>.png and logs the grid to the run's TensorBoard. With
 `input=photo.png`, denoise / upscale restore that file instead (any size, tiled):
 <run dir>/generated/photo_denoise.png, or photo_upscale_x2.png beside photo_bicubic_x2.png.
+Text runs write <run dir>/generated/<task>.txt; task=sample also its sample quality,
+<run dir>/generated/sample_metrics.json (text_metrics.*, docs/generation_metrics.md).
 """
 
 import hydra
@@ -22,7 +24,7 @@ def main(cfg: DictConfig) -> None:
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
                         temperature=cfg.temperature, prior_temperature=cfg.prior_temperature,
                         sample_steps=cfg.sample_steps, decoding=cfg.decoding, top_p=cfg.top_p,
-                        beam=cfg.beam)
+                        beam=cfg.beam, text_metrics=cfg.text_metrics)
     print(path)
 
 

@@ -78,6 +78,8 @@ def test_eval_on_an_existing_run_adds_fid_and_kid_in_the_classifier_features(run
     written = json.loads((runs / "ae" / "eval_metrics.json").read_text())
     assert {"test/rfid_classifier", *SAMPLED} <= set(written)
     assert written["test/rfid_classifier"] >= 0 and written["test/fid_classifier"] >= 0
+    # Precision and recall of the same samples, beside FID and KID, in the same features.
+    assert 0 <= written["test/precision_classifier"] <= 1 and 0 <= written["test/recall_classifier"] <= 1
     again = evaluate(str(runs / "ae"), metrics=metrics)  # seeded samples, seeded KID subsets
     assert [again[k] for k in SAMPLED] == pytest.approx([first[k] for k in SAMPLED])
     plain = evaluate(str(runs / "ae"))  # not asked: none computed

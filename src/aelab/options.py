@@ -262,8 +262,10 @@ def check_options(cfg: DictConfig) -> None:
 
 
 def check_metrics(metrics: DictConfig) -> None:
-    """The `metrics` node of train.yaml and eval.yaml: FID / KID (aelab.metrics.features)."""
+    """The `metrics` node of train.yaml and eval.yaml: FID / KID / precision / recall
+    (aelab.metrics.features)."""
     check_value("metrics.num_samples", _plain(metrics.get("num_samples")), PositiveInt | None)
+    check_value("metrics.neighbours", _plain(metrics.get("neighbours", 3)), PositiveInt)
     features = metrics._get_node("features") if "features" in metrics else None
     if OmegaConf.is_dict(features) and "_target_" in features:
         check_node(features, "metrics.features")

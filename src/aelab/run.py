@@ -154,12 +154,15 @@ def feature_extractor(metrics: DictConfig | None):
 
 def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
                        datamodule: L.LightningDataModule, seed: int) -> list[L.Callback]:
-    """The test stage's FID / KID callback for this model and data (none without features)."""
+    """The test stage's FID / KID / precision / recall callback for this model and data (none
+    without features)."""
     from aelab.callbacks.fid import GenerativeMetrics
 
     if extractor is None:
         return []
-    return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed)]
+    # A config saved before `neighbours` existed (a resumed run) has none: the paper's k = 3.
+    return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed,
+                                        metrics.get("neighbours", 3))]
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
@@ -394,6 +397,8 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
              trust_run_config: bool = False, input: str | None = None, **options) -> Path:
     """Run a generation task on a finished run; write generated/<task>.png (or .txt; an
     earlier output is kept: the new one becomes <task>-1.png, ...); return its path.
+    task=sample on a text run also writes generated/sample_metrics.json (`text_metrics`:
+    generate.yaml's node of that name; aelab.metrics.text_samples).
 
     `input`: an image file for denoise / upscale to restore (any size) instead of test
     images; the result goes to generated/<file name>_<task>[_x<factor>].png."""
@@ -402,12 +407,22 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
 
     from aelab.generation import image as generate_images
     from aelab.generation import text as generate_text
+    from aelab.metrics.text_features import build_text_measures
 
     run = Path(run_dir).expanduser()
     if input is not None and task not in ("denoise", "upscale"):
         raise AelabError(f"input={input} is for task=denoise or task=upscale (an image file to "
                          f"restore), not task={task}")
+    features, lm = build_text_measures(options.pop("text_metrics", None))
+    if (features is not None or lm is not None) and task != "sample":
+        raise AelabError(f"text_metrics.features.run / text_metrics.lm.run measure the sentences "
+                         f"of task=sample, not task={task}")
     cfg, datamodule, model, _ = load_run(run_dir, ckpt, trust_run_config)
+    if (features is not None or lm is not None) and datamodule.modality != "text":
+        raise AelabError("text_metrics.* measure a text run's samples; this run is an "
+                         f"{datamodule.modality} model: its samples' FID, KID, precision and "
+                         "recall come from eval.py run_dir=RUN metrics.features.run=<a "
+                         "model=classifier run>")
     model = model.to(pick_device(accelerator or cfg.trainer.accelerator)).eval()
     sample_steps = options.pop("sample_steps", None)
     if sample_steps is not None:
@@ -429,6 +444,12 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
         lines = generate_text.run_task(task, model, datamodule, **options)
         out = free_name(make_dirs(run / "generated") / f"{task}.txt")
         atomic_write_text(out, "\n".join(lines) + "\n")
+        if task == "sample":  # sample.txt -> sample_metrics.json, sample-1.txt -> sample-1_metrics.json
+            measures = [m.to(model.device) if m is not None else None for m in (features, lm)]
+            scores = generate_text.sample_metrics(lines, datamodule, *measures)
+            write_metrics(out.with_name(f"{out.stem}_metrics.json"), scores)
+            for key, value in scores.items():
+                log.info("%s  %.6g", key, value)
         with SummaryWriter(str(run / "tensorboard")) as writer:
             writer.add_text(f"generated/{task}", "  \n".join(lines))
         return out

@@ -1,9 +1,12 @@
-"""FID and KID in the test stage, in the features `metrics.features` picks.
+"""FID, KID, precision and recall in the test stage, in the features `metrics.features` picks.
 
     test/rfid_<name>                 the reconstructions of the test inputs (every model that
                                      reconstructs; with a corruption, of the corrupted inputs)
     test/fid_<name>, test/kid_<name>, test/kid_<name>_std
                                      `metrics.num_samples` samples (the models that sample)
+    test/precision_<name>, test/recall_<name>
+                                     the same samples' fidelity and coverage apart
+                                     (Kynkäänniemi et al., 2019; k = metrics.neighbours)
 
 each against the test images. train.py computes them when it tests the best checkpoint, and
 `eval.py run_dir=RUN metrics.features.run=CLASSIFIER_RUN` on a run trained before.
@@ -19,15 +22,17 @@ from aelab.metrics.fid import FeatureDistances
 
 
 class GenerativeMetrics(L.Callback):
-    def __init__(self, extractor: FeatureExtractor, num_samples: int | None, seed: int):
+    def __init__(self, extractor: FeatureExtractor, num_samples: int | None, seed: int,
+                 neighbours: int = 3):
         self.extractor, self.num_samples, self.seed = extractor, num_samples, seed
+        self.neighbours = neighbours
         self.distances: FeatureDistances | None = None
         self.real = 0
 
     @classmethod
     def for_model(cls, extractor: FeatureExtractor, model: L.LightningModule,
                   datamodule: L.LightningDataModule, num_samples: int | None,
-                  seed: int) -> "GenerativeMetrics":
+                  seed: int, neighbours: int = 3) -> "GenerativeMetrics":
         """The callback for `model`, or a clear error when there is nothing to measure."""
         name = type(model).__name__
         if getattr(model, "modality", None) != "image":
@@ -38,12 +43,13 @@ class GenerativeMetrics(L.Callback):
                              "it has no images to measure; measure an autoencoder's run, or set "
                              "no features")
         extractor.check_images(tuple(datamodule.image_shape))
-        return cls(extractor, num_samples, seed)
+        return cls(extractor, num_samples, seed, neighbours)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Fresh sums for every test run, beside the model on its device.
         self.distances = FeatureDistances(self.extractor, pl_module.can("reconstruct"),
-                                          pl_module.can("sample")).to(pl_module.device)
+                                          pl_module.can("sample"),
+                                          self.neighbours).to(pl_module.device)
         self.real = 0
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int,

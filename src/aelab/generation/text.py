@@ -74,6 +74,18 @@ def denoise(model, datamodule, n, decoding, seed: int = 0, **kw) -> list[str]:
     return lines
 
 
+def sample_metrics(samples: list[str], datamodule, features=None, lm=None) -> dict[str, float]:
+    """The quality of task=sample's sentences (aelab.metrics.text_samples), beside that of as
+    many test sentences (decoded from their ids, so tokenised and <unk>-ed as the samples
+    are); the Fréchet floor compares as many validation sentences with those."""
+    from aelab.metrics.text_samples import sample_quality
+
+    n = len(samples)
+    test = [datamodule.decode(ids) for ids in datamodule.ids["test"][:n]]
+    held_out = [datamodule.decode(ids) for ids in datamodule.ids["val"][:n]]
+    return sample_quality(samples, test, held_out, features, lm)
+
+
 def run_task(task: str, model, datamodule, n: int = 16, seed: int = 0,
              decoding: str = "greedy", temperature: float = 1.0, top_p: float = 1.0,
              beam: int = 5, steps: int = 8, prior_temperature: float = 1.0, **_) -> list[str]:

@@ -39,16 +39,22 @@ def build_features(node: DictConfig | None) -> "FeatureExtractor | None":
     return instantiate_checked(node)
 
 
+def check_metric_name(name: str, option: str, key: str) -> str:
+    """`name` as it goes into metric keys (`key`), or an AelabError naming `option`."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name or ""):
+        raise AelabError(f"{option}={name} goes into metric names ({key}); use letters, "
+                         "digits and _")
+    return name
+
+
 class FeatureExtractor(nn.Module):
     name: str
     num_features: int
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, option: str = "metrics.features.name",
+                 key: str = "test/fid_<name>"):
         super().__init__()
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name or ""):
-            raise AelabError(f"metrics.features.name={name} goes into metric names "
-                             "(test/fid_<name>); use letters, digits and _")
-        self.name = name
+        self.name = check_metric_name(name, option, key)
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         return super().train(False)  # frozen: BatchNorm and dropout stay as trained

@@ -1,9 +1,10 @@
-"""FID and KID of image sets against the real images, in the features of an extractor.
+"""FID, KID, precision and recall of image sets against the real images, in the features of
+an extractor.
 
 The distances are torchmetrics' (FrechetInceptionDistance, KernelInceptionDistance). Their
 `feature` slot gets `Given`, which passes features through: the features are computed here,
 once per image, so the real images go through the extractor once for every distance that
-compares against them (`rfid`, `fid`, `kid`).
+compares against them (`rfid`, `fid`, `kid`, `precision`, `recall`).
 """
 
 import warnings
@@ -15,6 +16,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from torchmetrics.utilities import dim_zero_cat
 
 from aelab.metrics.features import FeatureExtractor
+from aelab.metrics.precision_recall import PrecisionRecall
 
 
 class Given(nn.Module):
@@ -47,18 +49,21 @@ class KID(KernelInceptionDistance):
 
 class FeatureDistances(nn.Module):
     """Real images against reconstructions (`rfid`) and against samples (`fid`, `kid`,
-    `kid_std`), each present when asked for. `compute()` -> {name: value}."""
+    `kid_std`, `precision`, `recall`: Kynkäänniemi et al.'s, with `neighbours` = k), each
+    present when asked for. `compute()` -> {name: value}."""
 
-    def __init__(self, extractor: FeatureExtractor, reconstructions: bool, samples: bool):
+    def __init__(self, extractor: FeatureExtractor, reconstructions: bool, samples: bool,
+                 neighbours: int = 3):
         super().__init__()
         self.extractor = extractor.requires_grad_(False).eval()
         width = extractor.num_features
         self.rfid = FrechetInceptionDistance(feature=Given(width)) if reconstructions else None
         self.fid = FrechetInceptionDistance(feature=Given(width)) if samples else None
         self.kid = KID(width) if samples else None
+        self.precision_recall = PrecisionRecall(neighbours) if samples else None
 
     def _metrics(self) -> list:
-        return [m for m in (self.rfid, self.fid, self.kid) if m is not None]
+        return [m for m in (self.rfid, self.fid, self.kid, self.precision_recall) if m is not None]
 
     @torch.no_grad()
     def update_real(self, images: torch.Tensor) -> None:
@@ -75,6 +80,7 @@ class FeatureDistances(nn.Module):
         features = self.extractor(images)
         self.fid.update(features, real=False)
         self.kid.update(features, real=False)
+        self.precision_recall.update(features, real=False)
 
     def compute(self) -> dict[str, float]:
         values = {}
@@ -84,4 +90,6 @@ class FeatureDistances(nn.Module):
             values["fid"] = float(self.fid.compute())
             mean, std = self.kid.compute()
             values.update(kid=float(mean), kid_std=float(std))
+            precision, recall = self.precision_recall.compute()
+            values.update(precision=float(precision), recall=float(recall))
         return values

@@ -61,6 +61,14 @@ class RNNEncoder(nn.Module):
         output, _ = pad_packed_sequence(output, batch_first=True, padding_value=float("-inf"))
         return torch.cat([last, output.max(1).values], -1)
 
+    def token_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The top layer's output at every token (B, T, width x directions), 0 at padding:
+        what a sentence's features are averaged from (aelab.metrics.text_features)."""
+        packed = pack_padded_sequence(self.dropout(self.embed(tokens)), lengths.cpu(),
+                                      batch_first=True, enforce_sorted=False)
+        output, _ = self.rnn(packed)
+        return pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])[0]
+
 
 class RNNDecoder(nn.Module):
     """Teacher-forced logits (B, T, V), or one step at a time for generation: implements
@@ -107,12 +115,16 @@ class RNNDecoder(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor,
                 z: torch.Tensor | None = None) -> torch.Tensor:
         """tokens are the inputs <bos> w1 .. wn (padded); returns logits for w1 .. <eos>."""
+        return self._logits(self.dropout(self.token_states(tokens, lengths, z)), z)
+
+    def token_states(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                     z: torch.Tensor | None = None) -> torch.Tensor:
+        """The top layer's output (B, T, width) after each input token, 0 at padding."""
         state = self.start(z, tokens.shape[0])
         packed = pack_padded_sequence(self._inputs(tokens, z), lengths.cpu(), batch_first=True,
                                       enforce_sorted=False)
         output, _ = self.rnn(packed, state)
-        output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
-        return self._logits(self.dropout(output), z)
+        return pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])[0]
 
     def step(self, token: torch.Tensor, state, z: torch.Tensor | None = None):
         """One generation step: token (B,) -> (log-probabilities (B, V), new state)."""

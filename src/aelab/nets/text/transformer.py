@@ -132,6 +132,23 @@ class TransformerEncoder(nn.Module):
         self.out_dim = width * (2 if pool == "both" else 1)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x, real, offset = self._top(tokens, lengths)
+        pooled = []
+        if self.pool in ("cls", "both"):
+            pooled.append(x[:, 0])
+        if self.pool in ("mean", "both"):
+            words = real[:, offset:].unsqueeze(-1).to(x.dtype)
+            pooled.append((x[:, offset:] * words).sum(1) / words.sum(1))
+        return torch.cat(pooled, -1)
+
+    def token_states(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The top block's normalised vector of every token (B, T, width), the <cls> vector
+        left out: what a sentence's features are averaged from (aelab.metrics.text_features)."""
+        x, _, offset = self._top(tokens, lengths)
+        return x[:, offset:]
+
+    def _top(self, tokens: torch.Tensor, lengths: torch.Tensor):
+        """(the top block's normalised vectors, which of them are real, where the words start)."""
         batch, length = tokens.shape
         offset = 1 if self.cls is not None else 0  # the <cls> vector stands at position 0
         x, positions = self.embed(tokens, offset)
@@ -143,14 +160,7 @@ class TransformerEncoder(nn.Module):
         mask = real[:, None, None, :]  # (B, 1, 1, T): every query sees the sentence's tokens
         for block in self.blocks:
             x, _ = block(x, positions, mask)
-        x = self.norm(x)
-        pooled = []
-        if self.pool in ("cls", "both"):
-            pooled.append(x[:, 0])
-        if self.pool in ("mean", "both"):
-            words = real[:, offset:].unsqueeze(-1).to(x.dtype)
-            pooled.append((x[:, offset:] * words).sum(1) / words.sum(1))
-        return torch.cat(pooled, -1)
+        return self.norm(x), real, offset
 
 
 class TransformerDecoder(nn.Module):
@@ -205,13 +215,23 @@ class TransformerDecoder(nn.Module):
                 z: torch.Tensor | None = None) -> torch.Tensor:
         """tokens are the inputs <bos> w1 .. wn (right-padded; a causal position never sees
         the padding after it); returns logits for w1 .. <eos>."""
+        return self._logits(self._top(tokens, z), z)
+
+    def token_states(self, tokens: torch.Tensor, lengths: torch.Tensor,
+                     z: torch.Tensor | None = None) -> torch.Tensor:
+        """The last block's normalised vector (B, T, width) after each input token (those
+        after a sentence's end are the padding's: mask them by `lengths`)."""
+        return self.norm(self._top(tokens, z))
+
+    def _top(self, tokens: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """The last block's output (B, T, width), teacher-forced, before the final norm."""
         length = tokens.shape[1]
         x, positions = self._inputs(tokens, 0, z)
         causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).tril()
         mask = torch.cat([causal.new_ones(length, self.slots), causal], 1) if self.slots else causal
         for block, memory in zip(self.blocks, self._memory(z), strict=True):
             x, _ = block(x, positions, mask, memory)
-        return self._logits(x, z)
+        return x
 
     # -- the decoder interface ---------------------------------------------------------------
     def start(self, z: torch.Tensor | None, batch: int) -> dict:
