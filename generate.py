@@ -21,7 +21,8 @@ def main(cfg: DictConfig) -> None:
                         trust_run_config=cfg.trust_run_config, input=cfg.input,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
                         temperature=cfg.temperature, prior_temperature=cfg.prior_temperature,
-                        sample_steps=cfg.sample_steps, decoding=cfg.decoding, top_p=cfg.top_p,
+                        sample_steps=cfg.sample_steps, classes=cfg.classes,
+                        guidance=cfg.guidance, decoding=cfg.decoding, top_p=cfg.top_p,
                         beam=cfg.beam)
     print(path)
 
