@@ -5,6 +5,8 @@ corruption), upscale (a model trained with corruption=downsample). Writes
 <run dir>/generated/<task>.png and logs the grid to the run's TensorBoard. With
 `input=photo.png`, denoise / upscale restore that file instead (any size, tiled):
 <run dir>/generated/photo_denoise.png, or photo_upscale_x2.png beside photo_bicubic_x2.png.
+A class-conditional latent_diffusion run samples classes with `classes=` and `guidance=`
+(docs/latent_diffusion.md), the class of each sample written to generated/sample.classes.txt.
 """
 
 import hydra

@@ -21,7 +21,7 @@ PRIOR = ["model=latent_diffusion", "model.sample_steps=2", "model.unet_channels=
 @pytest.mark.parametrize("shape", [(4, 4, 4), (1, 7, 7), (2, 1, 1), (3, 5, 3)])
 @pytest.mark.parametrize("levels", [1, 2, 3])
 def test_the_unet_gives_back_the_shape_of_its_code_map(shape, levels):
-    net = LatentUNet(shape, channels=8, levels=levels, blocks=1, num_classes=3)
+    net = LatentUNet(shape, channels=6 + levels, levels=levels, blocks=1, num_classes=3)
     x = torch.randn(5, *shape)
     assert net(x, torch.rand(5)).shape == x.shape  # no labels: the "no class" index
     assert net(x, torch.rand(5), torch.tensor([0, 1, 2, 3, 0])).shape == x.shape

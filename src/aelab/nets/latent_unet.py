@@ -55,7 +55,8 @@ class LatentUNet(nn.Module):
         self.dim = shape[0] * shape[1] * shape[2]  # floats per code, as the MLP denoiser's
         width = 4 * channels  # the time / class embedding's width
         self.emb_in = channels
-        self.time = nn.Sequential(nn.Linear(channels, width), nn.SiLU(), nn.Linear(width, width))
+        self.time = nn.Sequential(nn.Linear(2 * (channels // 2), width), nn.SiLU(),
+                                  nn.Linear(width, width))
         # Index num_classes is "no label" (classifier-free guidance's unconditional model).
         self.label = nn.Embedding(num_classes + 1, width) if num_classes else None
         widths = [channels * 2 ** i for i in range(levels)]
