@@ -32,7 +32,8 @@ class ResBlock(nn.Module):
     def __init__(self, channels_in: int, channels: int, emb_width: int, groups: int,
                  dropout: float):
         super().__init__()
-        self.norm1, self.conv1 = group_norm(channels_in, groups), nn.Conv2d(channels_in, channels, 3, padding=1)
+        self.norm1 = group_norm(channels_in, groups)
+        self.conv1 = nn.Conv2d(channels_in, channels, 3, padding=1)
         self.emb = nn.Linear(emb_width, 2 * channels)  # scale and shift from time (+ class)
         self.norm2, self.dropout = group_norm(channels, groups), nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
@@ -52,6 +53,7 @@ class LatentUNet(nn.Module):
                  blocks: int = 2, groups: int = 8, dropout: float = 0.0, num_classes: int = 0):
         super().__init__()
         self.shape, self.num_classes = tuple(shape), num_classes
+        self.blocks, self.levels = blocks, levels
         self.dim = shape[0] * shape[1] * shape[2]  # floats per code, as the MLP denoiser's
         width = 4 * channels  # the time / class embedding's width
         self.emb_in = channels
@@ -62,26 +64,26 @@ class LatentUNet(nn.Module):
         widths = [channels * 2 ** i for i in range(levels)]
         self.inp = nn.Conv2d(shape[0], channels, 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
-        skips, c = [channels], channels
+        # The channels of each feature the way down keeps for the way up, in forward's order.
+        skip_channels, c = [channels], channels
         for i, w in enumerate(widths):
             for _ in range(blocks):
                 self.down.append(ResBlock(c, w, width, groups, dropout))
                 c = w
-                skips.append(c)
+                skip_channels.append(c)
             if i < levels - 1:  # stride 2, padding 1: ceil(h / 2), so odd maps halve too
                 self.downsample.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
-                skips.append(c)
+                skip_channels.append(c)
         self.middle = ResBlock(c, c, width, groups, dropout)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
             for _ in range(blocks + 1):  # one more: it takes the downsampled skip too
-                self.up.append(ResBlock(c + skips.pop(), w, width, groups, dropout))
+                self.up.append(ResBlock(c + skip_channels.pop(), w, width, groups, dropout))
                 c = w
             if i > 0:
                 self.upsample.append(nn.Conv2d(c, c, 3, padding=1))
         self.out_norm = group_norm(c, groups)
         self.out = nn.Conv2d(c, shape[0], 3, padding=1)
-        self.blocks, self.levels = blocks, levels
 
     def embedding(self, t: torch.Tensor, labels: torch.Tensor | None, n: int) -> torch.Tensor:
         emb = self.time(sinusoidal(t, self.emb_in))
