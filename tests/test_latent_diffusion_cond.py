@@ -11,8 +11,8 @@ from aelab.errors import AelabError
 from aelab.nets.latent_denoiser import LatentDenoiser
 from aelab.nets.latent_unet import LatentUNet
 from aelab.objectives.diffusion import guided, process
-from aelab.run import generate, load_run
-from tests.conftest import build_model, train_run
+from aelab.run import build_datamodule, generate, load_run
+from tests.conftest import build_model, compose_config, train_run
 
 SPATIAL = ["model.net.latent=spatial", "model.linear_path=none", "model.latent_dim=64"]
 PRIOR = ["model=latent_diffusion", "model.sample_steps=2", "model.unet_channels=8"]
@@ -164,3 +164,10 @@ def test_a_conditional_prior_without_labels_in_its_data_is_refused(runs, tmp_pat
     with pytest.raises(AelabError, match="model.conditional=true needs class labels"):
         build_model("latent_diffusion", f"model.ae_run={runs / 'ae'}", "model.conditional=true",
                     image_shape=(3, 32, 32))
+
+
+def test_a_conditional_prior_on_text_is_refused_before_anything_loads():
+    cfg = compose_config(["model=latent_diffusion", "model.ae_run=somewhere",
+                          "model.conditional=true", "data=toy_text", "paths.output_dir=/tmp/unused"])
+    with pytest.raises(AelabError, match="needs class labels; data .* has none"):
+        build_datamodule(cfg)
