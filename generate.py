@@ -7,6 +7,8 @@ corruption), upscale (a model trained with corruption=downsample). Writes
 <run dir>/generated/photo_denoise.png, or photo_upscale_x2.png beside photo_bicubic_x2.png.
 Text runs write <run dir>/generated/<task>.txt; task=sample also its sample quality,
 <run dir>/generated/sample_metrics.json (text_metrics.*, docs/generation_metrics.md).
+A class-conditional latent_diffusion run samples classes with `classes=` and `guidance=`
+(docs/latent_diffusion.md), the class of each sample written to generated/sample.classes.txt.
 """
 
 import hydra
@@ -23,7 +25,8 @@ def main(cfg: DictConfig) -> None:
                         trust_run_config=cfg.trust_run_config, input=cfg.input,
                         n=cfg.num_images, seed=cfg.seed, steps=cfg.steps,
                         temperature=cfg.temperature, prior_temperature=cfg.prior_temperature,
-                        sample_steps=cfg.sample_steps, decoding=cfg.decoding, top_p=cfg.top_p,
+                        sample_steps=cfg.sample_steps, classes=cfg.classes,
+                        guidance=cfg.guidance, decoding=cfg.decoding, top_p=cfg.top_p,
                         beam=cfg.beam, text_metrics=cfg.text_metrics)
     print(path)
 

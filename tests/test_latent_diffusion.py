@@ -151,7 +151,6 @@ def saved_run(folder, *overrides):
 
 
 @pytest.mark.parametrize("overrides,says", [
-    (["model=conv_vqvae"], "is a VQ-VAE run: .* model=code_prior model.vqvae_run="),
     (["model=classifier"], "is a ImageClassifier run, not an autoencoder .* conv_ae"),
     (["model=unet", "model.latent_dim=null"], "without a code it decodes"),
 ])
@@ -194,15 +193,16 @@ def test_generate_sets_the_samplers_steps_and_the_noise_spread_and_others_refuse
 
 def test_a_prior_on_a_vae_with_a_spatial_code_samples_and_interpolates(tmp_path):
     """A VAE (posterior means) whose code is a 1 x 8 x 8 map (the image nets hand it over
-    flat, 64 floats, and take it back flat)."""
+    flat, 64 floats, and take it back flat; the U-Net denoiser sees it as the map)."""
     train_run(tmp_path / "vae", "model=conv_vae", "model.net.latent=spatial", "model.latent_dim=64",
               "model.iw_samples=2")
     train_run(tmp_path / "prior", "model=latent_diffusion", f"model.ae_run={tmp_path / 'vae'}",
-              "model.sample_steps=2")
+              "model.sample_steps=2", "model.unet_channels=8")
     from aelab.run import load_run
 
     _, _, model, _ = load_run(str(tmp_path / "prior"))
     assert model.code_shape == (64,) and model.denoiser.dim == 64
+    assert model.x_shape == (1, 8, 8)  # denoiser=auto: the U-Net over the map
     assert model.sample_codes(3).shape == (3, 64)
     assert model.sample(3).shape == (3, 3, 32, 32)
     assert generate(str(tmp_path / "prior"), "interpolate", n=8, seed=0, steps=4).exists()

@@ -88,9 +88,13 @@ def build_datamodule(cfg: DictConfig, saved_vocabulary: bool = False) -> L.Light
     if saved_vocabulary and hasattr(datamodule, "require_saved_tokenizer"):
         datamodule.require_saved_tokenizer()
     model = get_class(cfg.model._target_) if cfg.get("model") else None
-    # Labels only for a model that says it needs them: every other model's batches (and the
-    # cached images) stay as they are.
-    if getattr(model, "needs_labels", False):
+    # Labels only for a model that says it needs them (a bool, or a function of its config:
+    # a conditional latent_diffusion): every other model's batches (and the cached images)
+    # stay as they are.
+    needs = getattr(model, "needs_labels", False)
+    if callable(needs):
+        needs = needs(cfg.model)
+    if needs:
         if not hasattr(datamodule, "request_labels"):
             raise AelabError(f"model {model.__name__} needs class labels; data "
                              f"{type(datamodule).__name__} has none: use an image dataset")
@@ -433,6 +437,10 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
             raise AelabError(f"sample_steps={sample_steps}: give a whole number >= 1 "
                              "(null: the run's model.sample_steps)")
         model.sample_steps = sample_steps
+    labels = class_request(model, task, options.pop("classes", None), options.pop("guidance", None),
+                           options.get("n", 32))
+    if labels is not None:
+        options["labels"] = labels
     if input is not None:
         from aelab.generation.image_file import restore_file
 
@@ -462,4 +470,40 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
                                    Image.Resampling.NEAREST), out)
     with SummaryWriter(str(run / "tensorboard")) as writer:
         writer.add_image(f"generated/{task}", grid)
+    if labels is not None:
+        write_classes(out.with_suffix(".classes.txt"), labels, model.guidance)
     return out
+
+
+def class_request(model, task: str, classes, guidance, n: int):
+    """The class labels of generate.py's `classes` for n samples, with the run's guidance set
+    to `guidance` if given; None for an unconditional sample. One line where it cannot be."""
+    from omegaconf import ListConfig
+
+    if classes is None and guidance is None:
+        return None
+    what = f"classes={classes}" if classes is not None else f"guidance={guidance}"
+    if not hasattr(model, "class_labels"):
+        raise AelabError(f"{what} is for a class-conditional latent_diffusion run "
+                         f"(model.conditional=true); this run is a {type(model).__name__}")
+    if task != "sample":
+        raise AelabError(f"{what} is for task=sample, not task={task}")
+    if guidance is not None:
+        if not isinstance(guidance, int | float) or guidance < 0:
+            raise AelabError(f"guidance={guidance}: give a number >= 0 (1: plain conditional, "
+                             "0: unconditional; null: the run's model.guidance)")
+        model.guidance = float(guidance)
+    if classes is None:
+        raise AelabError(f"guidance={guidance} guides samples of given classes; add classes= "
+                         "(a class index, a list [0,3], or all)")
+    if isinstance(classes, ListConfig):
+        classes = list(classes)
+    return model.class_labels(classes, n).cpu()
+
+
+def write_classes(file: Path, labels, guidance: float, per_row: int = 8) -> None:
+    """The class each sample of a grid was asked for, a line per row of the grid."""
+    rows = [" ".join(str(int(c)) for c in labels[i:i + per_row])
+            for i in range(0, len(labels), per_row)]
+    atomic_write_text(file, f"# the class each sample was asked for, in the grid's order, "
+                            f"{per_row} a row; guidance {guidance:g}\n" + "\n".join(rows) + "\n")

@@ -28,10 +28,13 @@ def reconstruct(model, datamodule, n: int, seed: int, **_) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(model, datamodule, n: int, seed: int, temperature: float = 1.0,
-           prior_temperature: float = 1.0, **_) -> torch.Tensor:
+           prior_temperature: float = 1.0, labels: torch.Tensor | None = None,
+           **_) -> torch.Tensor:
+    """`labels`: the class of each sample, for a class-conditional prior (generate.py classes=)."""
     model.require("sample")
     spread = sampling_temperature(model, temperature, prior_temperature)
-    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, spread)))
+    images = torch.cat(list(sample_batches(model, datamodule, n, seed, n, spread,
+                                           labels=labels)))
     return make_grid(images.cpu(), 8)
 
 
@@ -55,11 +58,13 @@ def sampling_temperature(model, temperature: float, prior_temperature: float) ->
 
 @torch.no_grad()
 def sample_batches(model, datamodule, n: int, seed: int, batch_size: int,
-                   temperature: float = 1.0, stream: int = 0) -> Iterator[torch.Tensor]:
+                   temperature: float = 1.0, stream: int = 0,
+                   labels: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """`n` new images in [0, 1], `batch_size` at a time (an FID takes thousands, more than a
     decoder takes at once), the same for the same seed: from the prior the model was trained
     with (`has_prior`: a VAE's N(0, I), the VQ-VAE's code prior), else from a Gaussian
-    mixture fitted to its training codes. Streams (one per process) draw different images."""
+    mixture fitted to its training codes. Streams (one per process) draw different images.
+    `labels`: the class of each of the n (a class-conditional prior's guided samples)."""
     if not model.has_prior:
         mixture = latent_mixture(model, datamodule, seed)
         mixture.random_state = seed + stream * 100_003
@@ -71,7 +76,9 @@ def sample_batches(model, datamodule, n: int, seed: int, batch_size: int,
     for i, start in enumerate(range(0, n, batch_size)):
         with torch.random.fork_rng(devices=devices):  # the caller's random stream is left alone
             torch.manual_seed(seed + stream * 100_003 + i)
-            images = model.sample(min(batch_size, n - start), temperature)
+            k = min(batch_size, n - start)
+            given = {} if labels is None else {"labels": labels[start:start + k].to(model.device)}
+            images = model.sample(k, temperature, **given)
         yield images.clamp(0, 1)
 
 

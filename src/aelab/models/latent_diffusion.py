@@ -6,15 +6,27 @@ Rombach et al., 2022, on a frozen first stage).
     python generate.py run_dir=RUN2 task=sample              # or task=interpolate
 
 The autoencoder of RUN1 (plain image AE, with or without `linear_path=pca`; image VAE or
-hvae: posterior means; text AE or VAE) is loaded from its saved config (the allowlist, as
-the code prior loads its VQ-VAE) and best checkpoint, and stays frozen. Its codes are
-vectors (the image nets hand over a spatial code map flat, `latent_dim` floats, so the MLP
-denoiser sees no neighbourhoods; a U-Net denoiser for maps is not written), centred on their
-per-dimension training mean and divided by one scalar, their overall standard deviation,
-as latent diffusion scales its codes to unit variance; mean and scale are buffers, so every
-checkpoint carries them. Both are measured once at the start of fit on (up to
-STATS_CODES of) the training split; each step then encodes its own batch, as the code prior
-does, so the data's order, augmentation and resume behave as for any run.
+hvae: posterior means; a VQ-VAE: its pre-quantisation vectors, quantised when decoded; text
+AE or VAE) is loaded from its saved config (the allowlist, as the code prior loads its
+VQ-VAE) and best checkpoint, and stays frozen. Its codes are centred on their per-dimension
+training mean and divided by one scalar, their overall standard deviation, as latent
+diffusion scales its codes to unit variance; mean and scale are buffers, so every checkpoint
+carries them. Both are measured once at the start of fit on (up to STATS_CODES of) the
+training split; each step then encodes its own batch, as the code prior does, so the data's
+order, augmentation and resume behave as for any run.
+
+The denoiser (`model.denoiser`): `mlp`, a residual MLP over the flat code (nets/
+latent_denoiser.py), or `unet`, a small U-Net over the code map (nets/latent_unet.py) for a
+spatial code: conv / resnet nets with `model.net.latent=spatial` (and no linear path, whose
+PCA code is global) and VQ-VAE grids. `auto` takes the U-Net wherever the code is a map.
+
+Class conditioning (`model.conditional=true`; the data's `data.label_column`, batches then
+carry labels beside the images): the denoiser adds a learned class embedding to its time
+embedding, with one extra index for "no class"; training swaps a label for it with
+probability `cond_drop`, so one net is both the conditional and the unconditional model,
+and sampling with classes mixes the two (classifier-free guidance, Ho & Salimans, 2022):
+uncond + w (cond - uncond), w = `guidance` (1: plain conditional; 0: unconditional).
+Sampling without classes draws from the unconditional model.
 
 `loss` is the objective's mean squared error per code dimension (ddpm: of the noise or v;
 flow: of the velocity) at a uniform random time; val/test draw the same times and noise for
@@ -37,26 +49,24 @@ from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
 from aelab.models.stages import StepsByStage
 from aelab.nets.latent_denoiser import LatentDenoiser
-from aelab.objectives.diffusion import process
-from aelab.options import DropProbability, PositiveInt
+from aelab.nets.latent_unet import LatentUNet
+from aelab.objectives.diffusion import guided, process
+from aelab.options import DropProbability, NonNegativeFloat, PositiveInt, Probability
 from aelab.run_dir import best_checkpoint, instantiate_model, load_run_config, load_weights
 
 log = logging.getLogger(__name__)
 STATS_CODES = 10_000  # a per-dimension mean and one scale settle long before this
-AUTOENCODERS = ("conv_ae, mlp_ae, resnet_ae, conv_vae, resnet_vae, hvae, lstm_ae, "
-                "transformer_ae, lstm_vae, transformer_vae")
+AUTOENCODERS = ("conv_ae, mlp_ae, resnet_ae, conv_vae, resnet_vae, hvae, conv_vqvae, "
+                "resnet_vqvae, lstm_ae, transformer_ae, lstm_vae, transformer_vae")
 
 
 def check_autoencoder_class(cls: type, run_dir: str) -> None:
     """One line naming the problem and the fix for a run whose codes this prior cannot model."""
     from aelab.models.image.autoencoder import ImageAutoencoder
     from aelab.models.image.vae import ImageVAE
-    from aelab.models.image.vqvae import ImageVQVAE
     from aelab.models.text.base import LatentTextModel
 
-    if issubclass(cls, ImageVQVAE):
-        raise AelabError(f"model.ae_run={run_dir} is a VQ-VAE run: its codes are discrete; "
-                         f"model a VQ-VAE's codes with model=code_prior model.vqvae_run={run_dir}")
+    # A VQ-VAE is an ImageAutoencoder: its codes here are its pre-quantisation vectors.
     if not issubclass(cls, ImageAutoencoder | ImageVAE | LatentTextModel):
         raise AelabError(f"model.ae_run={run_dir} is a {cls.__name__} run, not an autoencoder "
                          f"with a continuous code; give the run dir of one of: {AUTOENCODERS}")
@@ -99,6 +109,36 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def code_map_shape(ae, code_shape: tuple[int, ...]) -> tuple[int, int, int] | str:
+    """(k, h, w) of an image autoencoder's code where its floats are a map (one place of the
+    image each); else why not, in words, for the U-Net's refusal."""
+    if len(code_shape) == 3:  # a VQ-VAE hands its pre-quantisation grid over as a map
+        return code_shape
+    net = getattr(ae, "net", None)
+    if getattr(net, "latent", None) == "spatial":  # conv / resnet nets: handed over flat
+        _, h, w = net.feature_shape
+        return code_shape[0] // (h * w), h, w
+    if getattr(getattr(net, "net", None), "latent", None) == "spatial":  # WithLinearPath
+        return ("a spatial code with PCA's global components added (model.linear_path=pca); "
+                "train the autoencoder with model.linear_path=none")
+    return (f"a vector code of {code_shape[0]} floats; train the autoencoder with "
+            "model.net.latent=spatial (conv_ae, resnet_ae, conv_vae, resnet_vae) or a VQ-VAE")
+
+
+def pick_denoiser(denoiser: str, ae, code_shape: tuple[int, ...], ae_run: str) -> str | tuple:
+    """"mlp", or the code map's shape for the U-Net (`auto`: the U-Net wherever there is one)."""
+    if denoiser == "mlp":
+        return "mlp"
+    shape = code_map_shape(ae, code_shape) if ae.modality == "image" else (
+        f"a text autoencoder's vector code of {code_shape[0]} floats, no map")
+    if isinstance(shape, tuple):
+        return shape
+    if denoiser == "unet":
+        raise AelabError(f"model.denoiser=unet runs over a code map, but model.ae_run={ae_run} "
+                         f"has {shape}; model.denoiser=mlp (or auto) takes any code")
+    return "mlp"
+
+
 class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
     modality = None  # the autoencoder's: set from ae_run (the config check skips it)
     tasks = frozenset({"sample", "interpolate"})
@@ -110,12 +150,21 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
     dashboard = {"latent diffusion": {
         "loss (mean squared error per code dimension)": [r"^train/loss(_epoch)?$", r"^val/loss$"]}}
 
+    @staticmethod
+    def needs_labels(model_cfg) -> bool:
+        """aelab.run.build_datamodule: batches carry class labels only for a conditional prior."""
+        return bool(model_cfg.get("conditional"))
+
     def __init__(self, ae_run: str, optimizer, *, objective: Literal["ddpm", "flow"],
                  prediction: Literal["eps", "v"], sampler: Literal["auto", "ddim", "euler", "heun"],
-                 sample_steps: PositiveInt, depth: PositiveInt, width: PositiveInt,
-                 dropout: DropProbability, trust_run_config: bool,
+                 sample_steps: PositiveInt, denoiser: Literal["auto", "mlp", "unet"],
+                 depth: PositiveInt, width: PositiveInt, unet_channels: PositiveInt,
+                 unet_levels: PositiveInt, unet_blocks: PositiveInt,
+                 dropout: DropProbability, conditional: bool, cond_drop: Probability,
+                 guidance: NonNegativeFloat, trust_run_config: bool,
                  image_shape: tuple[int, int, int] | None = None, vocab_size: int | None = None,
-                 scheduler=None, monitor: str = "val/loss", corruption=None):
+                 num_classes: int | None = None, scheduler=None, monitor: str = "val/loss",
+                 corruption=None):
         super().__init__()
         if not ae_run:
             raise AelabError(f"model.ae_run is not set: give the run dir of an autoencoder run "
@@ -140,7 +189,21 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         else:
             self.code_shape = (self.ae.latent_dim,)
         dim = int(torch.tensor(self.code_shape).prod())
-        self.denoiser = LatentDenoiser(dim, width, depth, dropout)
+        # The classes come from the data (build_datamodule asked it for labels: needs_labels).
+        if conditional and not num_classes:
+            raise AelabError("model.conditional=true needs class labels, and this run's data has "
+                             "none; use labelled image data (data.label_column=<column>) or "
+                             "model.conditional=false")
+        self.num_classes = int(num_classes) if conditional else 0
+        self.cond_drop, self.guidance = cond_drop, guidance
+        choice = pick_denoiser(denoiser, self.ae, self.code_shape, self.ae_run)
+        if choice == "mlp":
+            self.x_shape = (dim,)  # what the denoiser sees of one code
+            self.denoiser = LatentDenoiser(dim, width, depth, dropout, self.num_classes)
+        else:
+            self.x_shape = choice
+            self.denoiser = LatentUNet(choice, unet_channels, unet_levels, unet_blocks,
+                                       dropout=dropout, num_classes=self.num_classes)
         self.register_buffer("code_mean", torch.zeros(dim))
         self.register_buffer("code_scale", torch.ones(()))
         self.register_buffer("stats_done", torch.zeros((), dtype=torch.bool))
@@ -158,10 +221,11 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
             return self.ae.encode(*inputs).flatten(1).float()
 
     def normalize(self, codes: torch.Tensor) -> torch.Tensor:
-        return (codes - self.code_mean) / self.code_scale
+        """Codes (N, D) -> unit-scale codes in the denoiser's shape: (N, D) or (N, k, h, w)."""
+        return ((codes - self.code_mean) / self.code_scale).view(len(codes), *self.x_shape)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.code_scale + self.code_mean).view(len(x), *self.code_shape)
+        return (x.flatten(1) * self.code_scale + self.code_mean).view(len(x), *self.code_shape)
 
     def on_fit_start(self) -> None:
         """The codes' mean and scale, once (a resumed run has them from its checkpoint)."""
@@ -186,7 +250,12 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
     def _step(self, batch, stage: str, batch_idx: int) -> torch.Tensor:
         x0 = self.normalize(self.ae_codes(*self.batch_inputs(batch)))
         generator = step_generator(stage, batch_idx, x0.device)
-        loss = self.process.loss(self.denoiser, x0, generator).mean()
+        cond = {}
+        if self.num_classes:  # batches are (images, labels); some labels become "no class"
+            labels = batch[1]
+            drop = torch.rand(len(labels), device=labels.device, generator=generator) < self.cond_drop
+            cond["labels"] = labels.masked_fill(drop, self.num_classes)
+        loss = self.process.loss(self.denoiser, x0, generator, **cond).mean()
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
                  batch_size=len(x0), sync_dist=stage != "train")
         return loss
@@ -196,20 +265,44 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
                          self.monitor, lambda: self.trainer.estimated_stepping_batches)
 
     # -- generation --------------------------------------------------------------------------
+    def class_labels(self, classes, n: int) -> torch.Tensor:
+        """Labels for n samples from generate.py's `classes` (a class, a list, or "all"), in
+        blocks of consecutive samples (a grid's rows), as evenly as n allows."""
+        if not self.num_classes:
+            raise AelabError(f"classes={classes}: this prior was trained without class labels "
+                             "(model.conditional=false); drop classes=, or train one with "
+                             "model.conditional=true")
+        wanted = list(range(self.num_classes)) if classes == "all" else (
+            list(classes) if isinstance(classes, list | tuple) else [classes])
+        bad = [c for c in wanted if not isinstance(c, int) or not 0 <= c < self.num_classes]
+        if bad or not wanted:
+            raise AelabError(f"classes={classes}: give class indices in 0..{self.num_classes - 1}"
+                             " (one, a list [0,3], or all)")
+        return torch.tensor(wanted, device=self.device)[torch.arange(n) * len(wanted) // n]
+
+    def net(self, labels: torch.Tensor | None):
+        """The denoiser as the sampler calls it: unconditional without labels, guided with."""
+        if labels is None:
+            return self.denoiser
+        return guided(self.denoiser, labels, self.num_classes, self.guidance)
+
     @torch.no_grad()
-    def sample_codes(self, n: int, prior_temperature: float = 1.0) -> torch.Tensor:
+    def sample_codes(self, n: int, prior_temperature: float = 1.0,
+                     labels: torch.Tensor | None = None) -> torch.Tensor:
         """n codes of the autoencoder, from noise N(0, prior_temperature^2 I) through the
         sampler (below 1: the deterministic sampler maps a smaller ball of noise, fewer of
-        the rare codes, as a VAE's temperature does; not the diffusion papers' guidance)."""
-        noise = torch.randn(n, self.denoiser.dim, device=self.device) * prior_temperature
-        return self.denormalize(self.process.sample(self.denoiser, noise, self.sample_steps,
+        the rare codes, as a VAE's temperature does; not the diffusion papers' guidance),
+        of the classes `labels` (guided) if given."""
+        noise = torch.randn(n, *self.x_shape, device=self.device) * prior_temperature
+        return self.denormalize(self.process.sample(self.net(labels), noise, self.sample_steps,
                                                     self.sampler))
 
     @torch.no_grad()
-    def sample(self, n: int, prior_temperature: float = 1.0, **decoding):
+    def sample(self, n: int, prior_temperature: float = 1.0,
+               labels: torch.Tensor | None = None, **decoding):
         """Images in [0, 1] (image runs) or token ids (text runs: `decoding` as the text
         models take it, greedy by default)."""
-        codes = self.sample_codes(n, prior_temperature)
+        codes = self.sample_codes(n, prior_temperature, labels)
         if self.modality == "image":
             return self.ae.decode(codes)
         return self.ae.generate(codes, n, **{"strategy": "greedy", **decoding})
@@ -234,8 +327,11 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         return self.ae.generate(self.denormalize(codes), n, **decoding)
 
     def mix(self, a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Points between two noises for the interpolation task: along the sphere."""
-        return slerp(a, b, t)
+        """Points between two noises for the interpolation task: along the sphere of the
+        whole code (a code map's every float, not each row of it)."""
+        k = len(self.x_shape)
+        point = slerp(a.flatten(-k), b.flatten(-k), t.flatten(-k))
+        return point.unflatten(-1, self.x_shape)
 
 
 def training_codes(model: LatentDiffusion, datamodule, limit: int, chunk: int = 256):
