@@ -3,7 +3,8 @@
 # conf/experiment/images/, restoration/denoise25 and upscale2_aug), unchanged but for the data,
 # at their own size, at a second size and (text) on a second domain, each beside the plain
 # baseline on the same data. Seed 0, one CPU thread per run, RUNS_IN_PARALLEL side by side
-# (default 2). Run from the repository root:  bash experiments/robustness/run.sh [text|images|tables]
+# (default 2). Run from the repository root:
+#   bash experiments/robustness/run.sh [all|text|images|text_full|tables]
 #   text:   WordNet (full, Transformers only: their first size), WordNet cut to 10,000 sentences
 #           per split (data.limit=10000), the King James Bible's verses (../shared/datasets/bible)
 #   images: Fashion-MNIST (full and data.limit=8000); the photos from 5 of the 9 training photos
@@ -21,30 +22,19 @@ run() {
 export -f run
 parallel() { xargs -P "${RUNS_IN_PARALLEL:-2}" -L 1 bash -c 'run "$@"' _; }
 
-text_jobs() {  # the long ones first
+text_jobs() {
+    for recipe in lstm_lm transformer_lm transformer_vae lstm_ae transformer_ae; do
+        echo "$recipe text/wordnet10k/$recipe experiment=text/$recipe data.limit=10000"
+        echo "$recipe text/bible/$recipe experiment=text/$recipe data.path=../shared/datasets/bible"
+    done
+}
+text_full_jobs() {  # the Transformers at WordNet's full size (hours of CPU each)
     for recipe in transformer_lm transformer_ae transformer_vae; do
         echo "$recipe text/wordnet/$recipe experiment=text/$recipe"
     done
-    for recipe in lstm_lm transformer_lm transformer_vae lstm_ae transformer_ae; do
-        echo "$recipe text/bible/$recipe experiment=text/$recipe data.path=../shared/datasets/bible"
-        echo "$recipe text/wordnet10k/$recipe experiment=text/$recipe data.limit=10000"
-    done
 }
 
-image_jobs() {
-    local fm="experiment=images/_base model=conv_ae model.latent_dim=32"  # conv_ae's defaults
-    for size in full 8000; do
-        local limit=""; [ "$size" = 8000 ] && limit="data.limit=8000"
-        for recipe in resnet_ae_ema conv_ae_ema; do
-            echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
-            # the control: the same recipe without the moving average
-            echo "$recipe images/fmnist_$size/${recipe}_no_ema experiment=images/$recipe callbacks=default $limit"
-        done
-        echo "conv_ae images/fmnist_$size/conv_ae $fm $limit"
-        for recipe in hvae conv_vae conv_vqvae; do
-            echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
-        done
-    done
+image_jobs() {  # the second sizes first
     local photos5="data.path=outputs/data/photos_5"
     for recipe in denoise25 upscale2_aug; do
         echo "$recipe images/photos5/$recipe experiment=restoration/$recipe $photos5"
@@ -53,6 +43,19 @@ image_jobs() {
     local plain="experiment=restoration/_common model=conv_ae scheduler=none $photos5"
     echo "conv_ae images/photos5/conv_ae_denoise25 $plain corruption=gaussian corruption.sigma=0.098"
     echo "conv_ae images/photos5/conv_ae_upscale2 $plain corruption=downsample corruption.factor=2"
+    local fm="experiment=images/_base model=conv_ae model.latent_dim=32"  # conv_ae's defaults
+    for size in 8000 full; do
+        local limit=""; [ "$size" = 8000 ] && limit="data.limit=8000"
+        for recipe in conv_ae_ema resnet_ae_ema; do
+            echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
+            # the control: the same recipe without the moving average
+            echo "$recipe images/fmnist_$size/${recipe}_no_ema experiment=images/$recipe callbacks=default $limit"
+        done
+        echo "conv_ae images/fmnist_$size/conv_ae $fm $limit"
+        for recipe in conv_vae conv_vqvae hvae; do
+            echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
+        done
+    done
 }
 
 tables() {
@@ -62,6 +65,7 @@ tables() {
 
 what=${1:-all}
 if [ "$what" = all ] || [ "$what" = text ]; then text_jobs | parallel; fi
+if [ "$what" = all ] || [ "$what" = text_full ]; then text_full_jobs | parallel; fi
 if [ "$what" = all ] || [ "$what" = images ]; then
     [ -d outputs/data/photos_5 ] || python experiments/restoration/photo_subset.py --photos 5 \
         --out outputs/data/photos_5
