@@ -12,8 +12,8 @@ FASHION=${FASHION:-../shared/datasets/fashion_mnist}
 HERE=experiments/restoration
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
 
-python $HERE/classical.py --data "$PHOTOS" --out $HERE/classical_photos.json
-python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
+python -m aelab.classical --data "$PHOTOS" --out $HERE/classical_photos.json
+python -m aelab.classical --data "$FASHION" --sigmas 76.5 --factors 2 \
     --out $HERE/classical_fashion_mnist.json  # sigma 0.3, the bottleneck run's setting
 
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
