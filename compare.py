@@ -45,17 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="KEY=VALUE of --rows (e.g. model=pca): each cell "
                                            "also gives its difference from that row's")
     args = parser.parse_args(argv)
-    from aelab.errors import exit_on_user_error
-
     if args.study:
         if args.dirs or args.metrics or args.rows or args.cols:
             print("error: --study takes its runs and tables from study.yaml, not from the "
                   "command line", file=sys.stderr)
             return 2
+        from aelab.errors import AelabError
         from aelab.study import run_study
 
-        with exit_on_user_error():
+        try:
             written = run_study(args.study, args.out_root, args.results, args.table)
+        except AelabError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print(f"wrote {len(written)} files")
         return 0
     if args.out_root or args.results or args.table:
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: not a directory: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
+    from aelab.errors import exit_on_user_error
 
     with exit_on_user_error():
         header, table = build_table(args.dirs, args.metrics)

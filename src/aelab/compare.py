@@ -370,8 +370,8 @@ def parse_formula(formula: str) -> tuple[ast.Expression, list[str]]:
     except SyntaxError:
         raise ValueError(f"'{formula}' is not a formula of names and + - * /") from None
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Expression | ast.BinOp | ast.UnaryOp | ast.Name | ast.Load
-                          | ast.USub | ast.Constant | tuple(OPERATORS)):
+        if not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load,
+                                 ast.USub, ast.Constant, *OPERATORS)):
             raise ValueError(f"'{formula}' is not a formula of names and + - * /")
         if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
             raise ValueError(f"'{formula}': {node.value!r} is not a number")
@@ -412,14 +412,15 @@ def natural(text) -> list:
 
 def flat_table(rows: list[dict], columns: list[str], sort_by: str | None = None,
                baseline: str | None = None, formats: dict | None = None,
-               plus_minus: dict | None = None, total: list[str] | None = None
-               ) -> tuple[list[str], list[list]]:
+               plus_minus: dict | None = None, total: list[str] | None = None,
+               absolute: list[str] | None = None) -> tuple[list[str], list[list]]:
     """One line per (labelled) run: its label, then `columns` (metrics, config keys or
     groups, `overrides`, `status`), in the order of `rows` or sorted by `sort_by` (a metric:
     best first; `label` or a config key: in natural order). `baseline` KEY=VALUE: each
-    metric of every other line also gives its difference from the line with VALUE for KEY,
-    "23.26 (+0.97)"; `plus_minus` {metric: its spread}: "40.2 ± 3.4"; `formats` {column:
-    format spec} for those two; `total`: a last line "total" with the sums of these columns."""
+    metric of every other line (but those in `absolute`) also gives its difference from the
+    line with VALUE for KEY, "23.26 (+0.97)"; `plus_minus` {metric: its spread}: "40.2 ± 3.4";
+    `formats` {column: format spec} for those two; `total`: a last line "total" with the sums
+    of these columns."""
     formats = formats or {}
     rows = list(rows)
     if sort_by:
@@ -447,7 +448,7 @@ def flat_table(rows: list[dict], columns: list[str], sort_by: str | None = None,
                 spec = formats.get(column, ".4g")
                 value = f"{value:{spec}} ± {spread:{spec}}"
             elif number and row is not base and isinstance(base_value, int | float) and (
-                    column in row["metrics"]):
+                    column in row["metrics"]) and column not in (absolute or []):
                 value = with_difference(value, base_value, formats.get(column))
             line.append(value)
         table.append(line)

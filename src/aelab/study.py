@@ -37,7 +37,8 @@ A compare table (no `columns`) also takes `metrics`, `rows` + `cols` [+ `baselin
 first metric against; default every swept key, [] none) and `curves` (TensorBoard tags;
 default compare.py's, [] none). A flat table takes `columns` (metrics, config keys or
 groups, `overrides`, `status`, `epochs_run`), `sort` (a column; default the order of
-`runs`), `baseline` KEY=VALUE (each metric beside its difference from that run's),
+`runs`), `baseline` KEY=VALUE (each metric beside its difference from that run's, but
+those in `absolute`),
 `plus_minus` {metric: its spread, shown "40.2 ± 3.4"} and `total` (columns summed in a last
 line). A mistake in the file (an unknown key, a missing run root) is one AelabError line.
 """
@@ -50,8 +51,8 @@ from aelab.errors import AelabError
 
 STUDY_KEYS = ("out", "results", "tables")
 COMMON_KEYS = ("name", "runs", "label", "where", "derived", "formats", "titles", "missing", "dir",
-               "baseline")
-COMPARE_KEYS = ("metrics", "rows", "cols", "absolute", "col_title", "keep_order", "by", "curves")
+               "baseline", "absolute")
+COMPARE_KEYS = ("metrics", "rows", "cols", "col_title", "keep_order", "by", "curves")
 FLAT_KEYS = ("columns", "sort", "plus_minus", "total")
 
 
@@ -130,6 +131,8 @@ def run_study(path: Path, out_root: Path | None = None, results: Path | None = N
             raise AelabError(f"{study['file']}: no table named {missing[0]} (tables: "
                              f"{', '.join(t['name'] for t in tables)})")
         tables = [t for t in tables if t["name"] in only]
+    for table in tables:  # every root there before any table is written
+        roots_of(study["file"], table, out_root)
     written = []
     for table in tables:
         written += make_table(study["file"], table, out_root, results)
@@ -171,7 +174,8 @@ def make_table(file: Path, table: dict, out_root: Path, results: Path) -> list[P
         if flat:
             header, lines = compare.flat_table(
                 runs, list(table["columns"]), table.get("sort"), table.get("baseline"),
-                style["formats"], table.get("plus_minus"), table.get("total"))
+                style["formats"], table.get("plus_minus"), table.get("total"),
+                table.get("absolute"))
             compare.write_outputs(out, header, lines, stem=table["name"], **style)
             print(f"{table['name']}:\n\n" + compare.markdown(header, lines, **style))
             return [out / f"{table['name']}.md", out / f"{table['name']}.csv"]
