@@ -298,3 +298,14 @@ def test_a_bad_study_yaml_is_one_line_naming_the_mistake(tmp_path, capsys, chang
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / 'study.yaml'}: ")
     assert says.replace("OUT", str(tmp_path / "out")) in err
     assert not (tmp_path / "results").exists()
+
+
+def test_every_study_yaml_in_experiments_is_valid():
+    from aelab.study import load_study
+    from tests.conftest import ROOT
+
+    studies = sorted(ROOT.glob("experiments/*/study.yaml"))
+    assert {p.parent.name for p in studies} >= {
+        "image_zoo", "restoration", "latent_depth_optimizer", "linear_floor"}
+    for file in studies:
+        assert load_study(file)["tables"]
