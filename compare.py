@@ -1,5 +1,6 @@
 """Compare runs: python compare.py RUN_OR_SWEEP_DIR [...] [--metric test/psnr] [--by KEY] [--out DIR]
-[--rows KEY ... --cols KEY [--baseline KEY=VALUE]]
+[--rows KEY ... --cols KEY [--baseline KEY=VALUE]]; or a study's tables:
+python compare.py --study experiments/STUDY [--out-root OUT] [--results DIR] [--table NAME]
 
 Prints a markdown table (swept config values, metrics, status) sorted by --metric, and
 writes summary.csv, summary.md, one PNG per --by key (default: every swept key) of the
@@ -7,6 +8,11 @@ first metric against it, and learning curves from the TensorBoard events (--curv
 default: val/loss and the validation twin of the first metric) into --out (default: the
 first directory given). With --rows and --cols, also a pivot table of each --metric
 (pivot_<metric>.md / .csv): e.g. models by code size, each beside a baseline row.
+
+With --study, every table declared in the study's study.yaml (aelab.study: its run roots
+under OUT, default outputs/experiments/STUDY; its tables, each a compare.py table as above or
+a flat table of chosen columns, overrides and eval.py's metrics) is regenerated from the run
+dirs into the study's results/.
 """
 
 import argparse
@@ -16,7 +22,15 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="run or sweep directories")
+    parser.add_argument("dirs", nargs="*", type=Path, help="run or sweep directories")
+    parser.add_argument("--study", type=Path,
+                        help="a study folder (or its study.yaml): regenerate its tables")
+    parser.add_argument("--out-root", type=Path,
+                        help="with --study: the root of its run dirs (run.sh's OUT)")
+    parser.add_argument("--results", type=Path,
+                        help="with --study: write the tables here instead of its results/")
+    parser.add_argument("--table", action="append", default=[],
+                        help="with --study: only this table (repeatable)")
     parser.add_argument("--metric", action="append", dest="metrics",
                         help="metric column (repeatable); the first one sorts the table")
     parser.add_argument("--by", action="append", default=[],
@@ -31,6 +45,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="KEY=VALUE of --rows (e.g. model=pca): each cell "
                                            "also gives its difference from that row's")
     args = parser.parse_args(argv)
+    if args.study:
+        if args.dirs or args.metrics or args.rows or args.cols:
+            print("error: --study takes its runs and tables from study.yaml, not from the "
+                  "command line", file=sys.stderr)
+            return 2
+        from aelab.errors import AelabError
+        from aelab.study import run_study
+
+        try:
+            written = run_study(args.study, args.out_root, args.results, args.table)
+        except AelabError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(written)} files")
+        return 0
+    if args.out_root or args.results or args.table:
+        print("error: --out-root, --results and --table go with --study", file=sys.stderr)
+        return 2
+    if not args.dirs:
+        print("error: give run or sweep directories, or --study", file=sys.stderr)
+        return 2
     if bool(args.rows) != bool(args.cols) or (args.rows and not args.metrics):
         print("error: a pivot table takes --rows, --cols and at least one --metric",
               file=sys.stderr)

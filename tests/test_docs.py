@@ -174,6 +174,12 @@ def check_compare(args: list[str], monkeypatch) -> None:
     with pytest.raises(Parsed) as stopped:
         compare.main(args)
     parsed = stopped.value.args[0]
+    if parsed.study:  # a study's tables: its study.yaml is valid and has the tables named
+        from aelab.study import load_study
+
+        names = {t["name"] for t in load_study(parsed.study)["tables"]}
+        assert set(parsed.table) <= names, f"compare.py {args}: no such table"
+        return
     assert parsed.metrics, f"compare.py {args}: no --metric"
     assert bool(parsed.rows) == bool(parsed.cols), f"compare.py {args}: --rows with --cols"
 

@@ -19,8 +19,6 @@ python train.py -m experiment=history/image_zoo/mlp_ae sweep=code_sizes model.de
 # that lifts the MLP above PCA at 128 floats.
 python train.py -m experiment=history/image_zoo/mlp_ae_batch32_cosine sweep=code_sizes \
     hydra.sweep.dir="$OUT/mlp_ae_batch32_cosine"
-python $HERE/table.py "$OUT"/{pca,mlp_ae_2x512,mlp_ae,mlp_ae_batch32_cosine,conv_ae,resnet_dense,resnet_spatial} \
-    --out $HERE/code_sizes
 
 # 2. Likelihood: the hierarchical VAE against conv_vae in the same 5 epochs.
 #    (conv_vae is trained in step 3, where its test stage also measures FID.)
@@ -32,10 +30,31 @@ python train.py experiment=history/image_zoo/hvae hydra.run.dir="$OUT/hvae"
 for r in resnet_dense_batch32 resnet_dense_batch32_cosine resnet_dense_batch32_cosine_attention conv_ae_cosine; do
     python train.py experiment=history/image_zoo/$r hydra.run.dir="$OUT/$r"
 done
+# The screen that found it (2026-11-28), each run the attention recipe with its overrides:
+# results/screen_32floats.md lists them in this order.
+A=experiment=history/image_zoo/resnet_dense_batch32_cosine_attention
+STEP="scheduler=warmup scheduler.warmup=0.0"
+B099="+optimizer.betas=[0.9,0.99]"
+while read -r name overrides; do
+    # shellcheck disable=SC2086
+    python train.py $A $overrides hydra.run.dir="$OUT/screen/$name" < /dev/null
+done <<SCREEN
+att_psnr model.loss=psnr
+att_ema model.loss=mse callbacks=ema
+att_b16_ema data.batch_size=16 callbacks=ema
+att_lr2e3_step_ema optimizer.lr=2e-3 $STEP callbacks=ema
+att_b16_step14k_ema data.batch_size=16 ++trainer.max_steps=14000 $STEP callbacks=ema
+att_b24_lr2e3_step_ema data.batch_size=24 optimizer.lr=2e-3 $STEP callbacks=ema
+att_b24_lr2e3_ema data.batch_size=24 optimizer.lr=2e-3 callbacks=ema
+att_b24_lr3e3_step_ema data.batch_size=24 optimizer.lr=3e-3 $STEP callbacks=ema
+att_b24_lr2e3_ema9995 data.batch_size=24 optimizer.lr=2e-3 callbacks=ema callbacks.ema.decay=0.9995
+att_b24_lr2e3_b099_ema data.batch_size=24 optimizer.lr=2e-3 $B099 callbacks=ema
+att_b24_lr2e3_b099_ema998 data.batch_size=24 optimizer.lr=2e-3 $B099 callbacks=ema callbacks.ema.decay=0.998
+att_b24_lr3e3_b099_ema data.batch_size=24 optimizer.lr=3e-3 $B099 callbacks=ema
+SCREEN
 # 2026-11-28: the recipe that reaches +1 dB (batch 16, Adam 2e-3 with beta2 0.99, EMA 0.998),
-# the same at batch 20, and conv_ae trained by it (the control); the screen that found it is
-# listed, overrides and all, in screen_32floats.md (python experiments/image_zoo/screen.py RUNS
-# --out experiments/image_zoo/screen_32floats); the CPU of each recipe against conv_ae's:
+# the same at batch 20, and conv_ae trained by it (the control); the CPU of each recipe
+# against conv_ae's:
 for r in resnet_dense_batch16_ema resnet_dense_batch20_ema conv_ae_batch16_ema; do
     python train.py experiment=history/image_zoo/$r hydra.run.dir="$OUT/$r"
 done
@@ -56,9 +75,10 @@ AE="'$OUT/conv_ae/0_model.latent_dim=32'"   # quoted: the folder name holds '='
 python eval.py run_dir="$OUT/hvae" $FID
 python eval.py run_dir="$AE" $FID
 python $HERE/real_fid.py --classifier "$OUT/classifier" --name fmnist_cnn --out $HERE/real_fid.json
-python $HERE/fid_table.py --name fmnist_cnn --out $HERE/fid \
-    "conv_vae=$OUT/conv_vae" "hvae=$OUT/hvae" "conv_vqvae + code prior=$OUT/prior" \
-    "conv_vqvae (reconstructions)=$OUT/vqvae" "conv_ae (32 floats) + Gaussian mixture=$OUT/conv_ae/0_model.latent_dim=32"
+
+# The tables, as study.yaml declares them (from the run dirs above): results/code_sizes/
+# (PSNR, SSIM and training seconds by code size), results/screen_32floats.md, results/fid.md.
+python compare.py --study $HERE --out-root "$OUT"
 
 # The grids (64 samples; the hvae also at temperature 0.7, copied aside before the second).
 for r in "$OUT/conv_vae" "$OUT/prior" "$OUT/hvae" "$AE"; do

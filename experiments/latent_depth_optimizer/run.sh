@@ -6,7 +6,8 @@
 #   bash experiments/latent_depth_optimizer/run.sh optuna  # one Optuna study, two workers, pruning
 # Both run 2 jobs at a time with the joblib launcher (one CPU thread each on a 2-core machine).
 # What each job trains is a recipe, conf/experiment/history/latent_depth_optimizer/{image,text}.yaml;
-# the grids are the sweep presets in conf/sweep/ (or, for text, two values on the line).
+# the grids are the sweep presets in conf/sweep/ (or, for text, two values on the line). The
+# tables are study.yaml's, each into the folder of its name here.
 set -euo pipefail
 OUT=${OUT:-outputs/experiments/latent_depth_optimizer}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
@@ -15,23 +16,21 @@ image() {
   # 3 latent sizes x 2 depths x 2 optimizers (the preset's grid); 20k training images, 2 epochs.
   python train.py -m experiment=history/latent_depth_optimizer/image sweep=latent_depth_optimizer \
     hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/image"
-  python compare.py "$OUT/image" --metric test/psnr --metric test/ssim --by model.latent_dim
+  python compare.py --study experiments/latent_depth_optimizer --out-root "$OUT" --table image
 }
 
 text() {
   # The text-model sizes of experiments/text_wordnet, on 20k WordNet sentences for 1 epoch.
   python train.py -m experiment=history/latent_depth_optimizer/text model.latent_dim=16,64 \
     optimizer=adam,sgd hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/text"
-  python compare.py "$OUT/text" --metric test/ppl --metric test/kl --metric test/active_units \
-    --by model.latent_dim --curve val/loss --curve val/kl
+  python compare.py --study experiments/latent_depth_optimizer --out-root "$OUT" --table text
 }
 
 seeds() {
   # The image grid again with 3 seeds per cell (36 jobs): which single-seed findings survive.
   python train.py -m experiment=history/latent_depth_optimizer/image sweep=latent_depth_optimizer \
     seed=0,1,2 hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir="$OUT/image_seeds"
-  python compare.py "$OUT/image_seeds" --metric test/psnr --metric test/ssim --by model.latent_dim \
-    --out experiments/latent_depth_optimizer/image_seeds
+  python compare.py --study experiments/latent_depth_optimizer --out-root "$OUT" --table image_seeds
 }
 
 optuna() {
@@ -47,9 +46,9 @@ optuna() {
       hydra.sweep.dir="$OUT/optuna" > "$OUT/optuna_worker$worker.log" 2>&1 &
   done
   wait
-  python experiments/latent_depth_optimizer/optuna_summary.py "$OUT/optuna" --storage "$storage"
-  python compare.py "$OUT/optuna" --metric best/val/loss --metric test/psnr \
-    --out experiments/latent_depth_optimizer/optuna
+  python experiments/latent_depth_optimizer/optuna_summary.py --storage "$storage"
+  python compare.py --study experiments/latent_depth_optimizer --out-root "$OUT" \
+    --table optuna --table trials
 }
 
 for part in "${@:-image text}"; do

@@ -55,13 +55,6 @@ for args in "fashion_mnist 8000" "photos 2000"; do
     small $args conv_ae_plain model=conv_ae model.linear_path=none model.loss=mse
 done
 
-# The tables (generated from the run dirs, not typed):
-python compare.py "$OUT"/fashion_mnist "$OUT"/photos --metric test/psnr --metric test/ssim \
-    --rows data.path --rows model --cols model.latent_dim --baseline model=pca \
-    --by model.latent_dim --out experiments/linear_floor/results
-python compare.py "$OUT"/plain "$OUT"/fashion_mnist/pca/32 "$OUT"/photos/pca/32 \
-    "$OUT"/fashion_mnist/{conv_ae,mlp_ae,resnet_ae}/32 "$OUT"/photos/{conv_ae,mlp_ae,resnet_ae}/32 \
-    --metric test/psnr --rows data.path --rows model.linear_path --cols model --by model \
-    --out experiments/linear_floor/results/control
-python compare.py "$OUT"/small --metric test/psnr --rows data.path --rows model.linear_path \
-    --cols model --by model --out experiments/linear_floor/results/small
+# The tables (generated from the run dirs, not typed), as experiments/linear_floor/study.yaml
+# declares them: results/ (every family against PCA), results/control, results/small.
+python compare.py --study experiments/linear_floor --out-root "$OUT"

@@ -12,8 +12,8 @@ FASHION=${FASHION:-../shared/datasets/fashion_mnist}
 HERE=experiments/restoration
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
 
-python $HERE/classical.py --data "$PHOTOS" --out $HERE/classical_photos.json
-python $HERE/classical.py --data "$FASHION" --sigmas 76.5 --factors 2 \
+python -m aelab.classical --data "$PHOTOS" --out $HERE/classical_photos.json
+python -m aelab.classical --data "$FASHION" --sigmas 76.5 --factors 2 \
     --out $HERE/classical_fashion_mnist.json  # sigma 0.3, the bottleneck run's setting
 
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
@@ -36,12 +36,13 @@ python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fash
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
 # The x4 nets averaged over the 8 flips and quarter turns of their input (EDSR+), into each
-# run's eval_metrics_self_ensemble.json; self_ensemble.json gathers them with the plain scores.
+# run's eval_metrics_self_ensemble.json; compare.py gathers them with the plain scores into
+# results/self_ensemble.md (study.yaml).
 SE="upscale2_aug upscale4_aug upscale4_l1 upscale4_psnr upscale4_psnr_depth3 upscale4_lowres upscale4_lowres_seed1"
 for r in $SE; do
     python eval.py run_dir="$OUT/$r" self_ensemble=true
 done
-python $HERE/self_ensemble.py $(for r in $SE; do echo "$OUT/$r"; done) > $HERE/self_ensemble.json
+python compare.py --study $HERE --out-root "$OUT"
 
 # Several x4 nets as one (outputs averaged), plain and self-ensembled: ensemble.json.
 rm -f $HERE/ensemble.json

@@ -3,11 +3,30 @@
 A run is a folder with `.hydra/config.yaml`; its results are `metrics.json`. A folder
 of runs (a multirun sweep, or any tree of runs) is searched recursively. The columns are
 the config keys that differ between the runs (what was swept) and the chosen metrics.
+
+A run's row (`read_run`) also holds:
+- the metrics eval.py wrote beside metrics.json: `eval_metrics.json` (a re-test of the run's
+  checkpoint, e.g. with FID in a classifier's features) adds and replaces the `test/` metrics
+  under their own names; `eval_metrics_<variant>.json` (`eval.py self_ensemble=true` writes
+  `eval_metrics_self_ensemble.json`, `iw_samples=500` writes `eval_metrics_iw500.json`) adds its
+  `test/` metrics prefixed by the variant: `self_ensemble/test/psnr_y`, beside the plain
+  `test/psnr_y`;
+- `epochs_run`: the epochs the run trained (`epoch` of metrics.json, plus one for a run an
+  Optuna pruner stopped, whose `epoch` is the last one it began);
+- `overrides`: its command-line overrides (.hydra/overrides.yaml), e.g.
+  `experiment=image_zoo/conv_ae model.latent_dim=32`.
+
+Flat tables (`flat_table`) list chosen columns (metrics, config keys, `overrides`, `label`,
+`status`) for runs labelled by `label_runs`, with metrics derived from others (`derive`);
+a study (aelab.study) declares its tables in a study.yaml.
 """
 
+import ast
 import csv
 import json
 import logging
+import operator
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -55,15 +74,36 @@ def flat_config(run: Path) -> dict:
     return {k: v for k, v in out.items() if not k.startswith(IGNORED_KEYS)}
 
 
+def overrides_of(run: Path) -> list[str]:
+    """The run's command-line overrides (.hydra/overrides.yaml), in the order given."""
+    file = run / ".hydra" / "overrides.yaml"
+    return [str(o) for o in readable(file, lambda: OmegaConf.load(file))] if file.exists() else []
+
+
 def explicit_overrides(run: Path) -> set[str]:
     """Keys set on the command line (.hydra/overrides.yaml), e.g. {"optimizer.lr"}."""
-    file = run / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.load(file) if file.exists() else []
-    return {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
+    return {o.split("=", 1)[0].lstrip("+~") for o in overrides_of(run)}
+
+
+EVAL_METRICS = "eval_metrics"
+
+
+def eval_metrics(run: Path) -> dict:
+    """The `test/` metrics of the run's eval_metrics*.json files, named as in the module
+    docstring: eval_metrics.json's under their own names, eval_metrics_<variant>.json's as
+    `<variant>/test/...`."""
+    out = {}
+    for file in sorted(run.glob(f"{EVAL_METRICS}*.json")):
+        variant = file.stem.removeprefix(EVAL_METRICS).lstrip("_")
+        scores = readable(file, lambda f=file: json.loads(f.read_text()))
+        out.update({f"{variant}/{k}" if variant else k: v for k, v in scores.items()
+                    if k.startswith("test/")})
+    return out
 
 
 def read_run(run: Path) -> dict:
-    """Config, metrics and status ('done', 'failed: reason', 'running or killed')."""
+    """Config, metrics (with eval.py's), overrides and status ('done', 'pruned',
+    'failed: reason', 'unfinished': running or killed)."""
     metrics_file, failure_file = run / "metrics.json", run / "failure.txt"
     if metrics_file.exists():
         metrics = readable(metrics_file, lambda: json.loads(metrics_file.read_text()))
@@ -72,8 +112,12 @@ def read_run(run: Path) -> dict:
         metrics, status = {}, "failed: " + failure_file.read_text().strip().splitlines()[0]
     else:
         metrics, status = {}, "unfinished"
+    if isinstance(metrics.get("epoch"), int | float):
+        metrics["epochs_run"] = metrics["epoch"] + (1 if metrics.get("pruned") else 0)
+    metrics.update(eval_metrics(run))
     config = readable(run / ".hydra" / "config.yaml", lambda: flat_config(run))
-    return {"run": run, "config": config, "metrics": metrics, "status": status}
+    return {"run": run, "config": config, "metrics": metrics, "status": status,
+            "overrides": overrides_of(run)}
 
 
 def readable(file: Path, read):
@@ -105,9 +149,21 @@ def varying_keys(rows: list[dict]) -> list[str]:
 
 
 def config_value(row: dict, key: str):
-    """A config key's value, or a config group's choice."""
+    """A config key's value, or a config group's choice; `label`, `status` and `overrides`
+    (the command line, one string) where the config has no such key."""
     config = row["config"]
-    return config[key] if key in config else config.get(GROUP_PREFIX + key)
+    if key in config:
+        return config[key]
+    if GROUP_PREFIX + key in config:
+        return config[GROUP_PREFIX + key]
+    if key == "overrides":
+        return " ".join(o for o in row.get("overrides", []) if not o.startswith("hydra."))
+    return row.get(key) if key in ("label", "status") else None
+
+
+def value_of(row: dict, key: str):
+    """A column's value: a metric (derived ones included), else as config_value."""
+    return row["metrics"][key] if key in row["metrics"] else config_value(row, key)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -124,10 +180,13 @@ def swept_columns(header: list[str]) -> list[str]:
 
 
 def build_table(roots: list[Path], metrics: list[str] | None = None,
-                sort_by: str | None = None) -> tuple[list[str], list[list]]:
+                sort_by: str | None = None, runs: list[dict] | None = None
+                ) -> tuple[list[str], list[list]]:
     """One row per run; or, when the runs differ in `seed`, one row per cell of runs that
-    differ only in it (mean, 95% CI, standard deviation, the test against the best cell)."""
-    rows = [read_run(run) for run in find_runs(roots)]
+    differ only in it (mean, 95% CI, standard deviation, the test against the best cell).
+    `runs`: rows already read (and labelled) instead of the runs under `roots`; a labelled
+    row is named by its label in the `run` column."""
+    rows = list(runs) if runs is not None else [read_run(run) for run in find_runs(roots)]
     if not rows:
         return [], []
     swept = varying_keys(rows) if len(rows) > 1 else []
@@ -147,6 +206,7 @@ def build_table(roots: list[Path], metrics: list[str] | None = None,
     for row in rows:
         inside = common and row["run"].is_relative_to(common)
         name = str(row["run"].relative_to(common)) if inside else str(row["run"])
+        name = row.get("label") or name
         table.append([name, *(config_value(row, k) for k in swept),
                       *(row["metrics"].get(m) for m in metrics), row["status"]])
     return header, table
@@ -197,15 +257,21 @@ def seed_table(rows: list[dict], swept: list[str], metrics: list[str],
 
 
 def pivot_table(roots: list[Path], metric: str, rows: list[str], cols: str,
-                baseline: str | None = None) -> tuple[list[str], list[list]]:
+                baseline: str | None = None, runs: list[dict] | None = None,
+                spec: str | None = None, col_title: str | None = None,
+                keep_order: bool = False) -> tuple[list[str], list[list]]:
     """`metric` of finished runs laid out by config values: one row per combination of the
-    `rows` keys (a config key, `data.path`, or a group's choice, `model`), one column per value
-    of `cols` (`model.latent_dim`). With `baseline` KEY=VALUE (`model=pca`) each cell also
-    gives its difference from the row that has VALUE for KEY and the same other row keys, in
-    the same column: "22.45 (+3.49)". Two runs in one cell are an error, not an average."""
+    `rows` keys (a config key, `data.path`, or a group's choice, `model`; `label` for labelled
+    runs), one column per value of `cols` (`model.latent_dim`). With `baseline` KEY=VALUE
+    (`model=pca`) each cell also gives its difference from the row that has VALUE for KEY and
+    the same other row keys, in the same column: "22.45 (+3.49)". Two runs in one cell are an
+    error, not an average. `runs`: rows already read instead of the runs under `roots`;
+    `spec`: the format of the values and differences (".2f"; default: 4 digits, differences
+    to 0.01 from 10 up, else 0.001); `col_title`: the column headers ("{} floats"; default
+    "<cols>=<value>"); `keep_order`: the rows in the order of their first run, not sorted."""
     cells: dict[tuple, dict] = {}
-    for run in find_runs(roots):
-        row = read_run(run)
+    for row in runs if runs is not None else map(read_run, find_runs(roots)):
+        run = row["run"]
         value = row["metrics"].get(metric)
         if value is None:
             continue
@@ -230,19 +296,172 @@ def pivot_table(roots: list[Path], metric: str, rows: list[str], cols: str,
         return match[0] if match else None
 
     table = []
-    for key in sorted(cells, key=lambda k: tuple(str(v) for v in k)):
+    order = list(cells) if keep_order else sorted(cells, key=lambda k: tuple(str(v) for v in k))
+    for key in order:
         base = base_of(key)
         line = []
         for c in columns:
             value = cells[key].get(c)
             if value is not None and base is not None and c in base and str(
                     key[rows.index(base_key)]) != base_value:
-                digits = 2 if abs(base[c]) >= 10 else 3  # dB: 0.01; SSIM, accuracy: 0.001
-                line.append(f"{value:.{digits}f} ({value - base[c]:+.{digits}f})")
+                line.append(with_difference(value, base[c], spec))
+            elif spec and value is not None:
+                line.append(format(value, spec))
             else:
                 line.append(None if value is None else round(value, 4))
         table.append([*key, *line])
-    return [*rows, *(f"{cols}={c}" for c in columns)], table
+    titles = [col_title.format(c) if col_title else f"{cols}={c}" for c in columns]
+    return [*rows, *titles], table
+
+
+def with_difference(value: float, base: float, spec: str | None = None) -> str:
+    """"22.45 (+3.49)": the value and its difference from a baseline's."""
+    if spec is None:
+        digits = 2 if abs(base) >= 10 else 3  # dB: 0.01; SSIM, accuracy: 0.001
+        spec = f".{digits}f"
+    return f"{value:{spec}} ({value - base:+{spec}})"
+
+
+def label_runs(roots: list[tuple[str | None, Path]], label: str | None = None) -> list[dict]:
+    """The rows of the runs under each (name, root), each with a `label`: by `label` "dir"
+    (the default) the run dir relative to its root (the root's name for a root that is one
+    run), by "root" the root's name (or the name it is given), else the value of that config
+    key or group (`model`, `model.latent_dim`)."""
+    out = []
+    for name, root in roots:
+        for run in find_runs([root]):
+            row = read_run(run)
+            if label in (None, "dir"):
+                row["label"] = str(run.relative_to(root)) if run != root else (name or root.name)
+            elif label == "root":
+                row["label"] = name or root.name
+            else:
+                row["label"] = fmt(config_value(row, label))
+            out.append(row)
+    return out
+
+
+def keep_where(rows: list[dict], where: dict) -> list[dict]:
+    """The rows whose config has each key at the value given (or at one of a list of values),
+    compared as text: {"model": "pca"}, {"model.latent_dim": [16, 32]}."""
+    def wanted(row):
+        return all(str(config_value(row, key)) in {str(v) for v in (
+            values if isinstance(values, list | tuple) else [values])} for key, values in where.items())
+    return [row for row in rows if wanted(row)]
+
+
+NAME = re.compile(r"[A-Za-z_][\w./]*")
+OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+             ast.Div: operator.truediv}
+
+
+def parse_formula(formula: str) -> tuple[ast.Expression, list[str]]:
+    """A formula of metric / config names (`time/mean_epoch_s * epochs_run`: operators
+    between spaces, as names hold '/'), numbers, + - * / and brackets, parsed; or
+    ValueError."""
+    names: list[str] = []
+
+    def placeholder(match):
+        names.append(match.group(0))
+        return f"_{len(names) - 1}"
+
+    try:
+        tree = ast.parse(NAME.sub(placeholder, formula), mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'{formula}' is not a formula of names and + - * /") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name, ast.Load,
+                                 ast.USub, ast.Constant, *OPERATORS)):
+            raise ValueError(f"'{formula}' is not a formula of names and + - * /")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, int | float):
+            raise ValueError(f"'{formula}': {node.value!r} is not a number")
+    return tree, names
+
+
+def derive(rows: list[dict], formulas: dict[str, str]) -> None:
+    """Add a metric to every row per {name: formula} (in order: a formula may use the ones
+    before it), e.g. {"train_s": "time/mean_epoch_s * epoch"}; None where a value is missing
+    or not a number, or on a division by zero."""
+    parsed = {name: parse_formula(formula) for name, formula in formulas.items()}
+    for row in rows:
+        for name, (tree, names) in parsed.items():
+            values = [value_of(row, key) for key in names]
+            ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            row["metrics"][name] = evaluate(tree.body, values) if ok else None
+
+
+def evaluate(node, values: list):
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return values[int(node.id[1:])]
+    if isinstance(node, ast.UnaryOp):
+        inner = evaluate(node.operand, values)
+        return None if inner is None else -inner
+    left, right = evaluate(node.left, values), evaluate(node.right, values)
+    if left is None or right is None or (isinstance(node.op, ast.Div) and right == 0):
+        return None
+    return OPERATORS[type(node.op)](left, right)
+
+
+def natural(text) -> list:
+    """Sort key: trial_2 before trial_10."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", str(text))]
+
+
+def flat_table(rows: list[dict], columns: list[str], sort_by: str | None = None,
+               baseline: str | None = None, formats: dict | None = None,
+               plus_minus: dict | None = None, total: list[str] | None = None,
+               absolute: list[str] | None = None) -> tuple[list[str], list[list]]:
+    """One line per (labelled) run: its label, then `columns` (metrics, config keys or
+    groups, `overrides`, `status`), in the order of `rows` or sorted by `sort_by` (a metric:
+    best first; `label` or a config key: in natural order). `baseline` KEY=VALUE: each
+    metric of every other line (but those in `absolute`) also gives its difference from the
+    line with VALUE for KEY, "23.26 (+0.97)"; `plus_minus` {metric: its spread}: "40.2 ± 3.4";
+    `formats` {column: format spec} for those two; `total`: a last line "total" with the sums
+    of these columns."""
+    formats = formats or {}
+    rows = list(rows)
+    if sort_by:
+        if any(sort_by in r["metrics"] for r in rows):
+            sign = -1 if higher_is_better(sort_by) else 1
+            rows.sort(key=lambda r: (value_of(r, sort_by) is None, sign * (value_of(r, sort_by) or 0)))
+        else:
+            rows.sort(key=lambda r: natural(value_of(r, sort_by)))
+    base = None
+    if baseline:
+        key, value = baseline.split("=", 1)
+        matches = [r for r in rows if fmt(value_of(r, key)) == value]
+        if len(matches) != 1:
+            raise ValueError(f"baseline {baseline}: {len(matches)} runs have it, not one")
+        base = matches[0]
+    table = []
+    for row in rows:
+        line = [row.get("label")]
+        for column in columns:
+            value = value_of(row, column)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            spread = value_of(row, plus_minus[column]) if column in (plus_minus or {}) else None
+            base_value = base["metrics"].get(column) if base is not None else None
+            if number and spread is not None:
+                spec = formats.get(column, ".4g")
+                value = f"{value:{spec}} ± {spread:{spec}}"
+            elif number and row is not base and isinstance(base_value, int | float) and (
+                    column in row["metrics"]) and column not in (absolute or []):
+                value = with_difference(value, base_value, formats.get(column))
+            line.append(value)
+        table.append(line)
+    if total:
+        missing = [c for c in total if c not in columns]
+        if missing:
+            raise ValueError(f"total: {missing} are not among the columns {columns}")
+        sums = []
+        for i, column in enumerate(columns, start=1):
+            values = [line[i] for line in table if isinstance(line[i], int | float)]
+            sums.append(sum(values) if column in total else None)
+        table.append(["total", *sums])
+    return ["label", *columns], table
 
 
 def best_run(roots: list[Path], metric: str) -> Path | None:
@@ -254,10 +473,11 @@ def best_run(roots: list[Path], metric: str) -> Path | None:
     return min(rows, key=lambda r: sign * r["metrics"][metric])["run"]
 
 
-def labelled_runs(roots: list[Path]) -> list[tuple[str, Path]]:
-    """(label, run) for every run: the label names its swept values (`model.latent_dim=16,
-    optimizer=sgd`), or its folder when nothing differs between the runs."""
-    rows = [read_run(run) for run in find_runs(roots)]
+def labelled_runs(roots: list[Path], runs: list[dict] | None = None) -> list[tuple[str, Path]]:
+    """(label, run) for every run (or the rows `runs` already read): the label names its
+    swept values (`model.latent_dim=16, optimizer=sgd`), or its folder when nothing differs
+    between the runs."""
+    rows = list(runs) if runs is not None else [read_run(run) for run in find_runs(roots)]
     swept = varying_keys(rows) if len(rows) > 1 else []
     out = []
     for row in rows:
@@ -266,25 +486,40 @@ def labelled_runs(roots: list[Path]) -> list[tuple[str, Path]]:
     return out
 
 
-def fmt(value) -> str:
+def fmt(value, spec: str | None = None, missing: str = "") -> str:
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
-    return "" if value is None else str(value)
+    return missing if value is None or value == "" else str(value)
 
 
-def markdown(header: list[str], table: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table]
+def markdown(header: list[str], table: list[list], formats: dict | None = None,
+             titles: dict | None = None, missing: str = "") -> str:
+    """A markdown table; `formats` {column: format spec} for its numbers (default: 4
+    significant digits), `titles` {column: its header}, `missing`: what an empty cell shows.
+    An `overrides` cell is shown as code."""
+    formats, titles = formats or {}, titles or {}
+    lines = ["| " + " | ".join(str(titles.get(h, h)) for h in header) + " |",
+             "|" + "---|" * len(header)]
+    for row in table:
+        cells = [fmt(v, formats.get(h), missing) for h, v in zip(header, row, strict=True)]
+        cells = [f"`{c}`" if h == "overrides" and c != missing else c
+                 for h, c in zip(header, cells, strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out_dir: Path, header: list[str], table: list[list], stem: str = "summary") -> None:
+def write_outputs(out_dir: Path, header: list[str], table: list[list], stem: str = "summary",
+                  **style) -> None:
+    """<stem>.csv (the values as they are) and <stem>.md (`style`: markdown's formats,
+    titles, missing) in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / f"{stem}.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(table)
-    (out_dir / f"{stem}.md").write_text(markdown(header, table))
+    (out_dir / f"{stem}.md").write_text(markdown(header, table, **style))
 
 
 def plot_metric_by_key(out_dir: Path, header: list[str], table: list[list], metric: str,

@@ -2,7 +2,7 @@
 same metrics as the models' test split (per-image PSNR in dB, averaged).
 
     pip install -e ".[restoration]"   # bm3d and scikit-image
-    python experiments/restoration/classical.py --data ../shared/datasets/photos
+    python -m aelab.classical --data ../shared/datasets/photos   # or: experiments/restoration/run.sh
 
 - Denoising at each `--sigmas` (0-255 scale; the models' `corruption.sigma` is sigma / 255,
   so 25 is 0.098): the noisy input, BM3D (`bm3d.bm3d_rgb` for RGB, `bm3d.bm3d` for
@@ -35,6 +35,13 @@ def psnr(restored: torch.Tensor, clean: torch.Tensor) -> float:
     """Mean over images of PSNR (dB, peak 1), as the models' test/psnr."""
     return peak_signal_noise_ratio(restored.clamp(0, 1), clean, data_range=1.0,
                                    dim=(1, 2, 3)).item()
+
+
+def psnr_y(restored: torch.Tensor, clean: torch.Tensor, border: int) -> float:
+    """PSNR on the Y channel with `border` pixels cropped, as the models' test/psnr_y."""
+    metric = YChannelPSNR(border=border)
+    metric.update(restored.clamp(0, 1), clean)
+    return metric.compute().item()
 
 
 def denoisers(channels: int) -> dict:
