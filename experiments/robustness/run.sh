@@ -58,9 +58,8 @@ image_jobs() {  # the second sizes first
     done
 }
 
-tables() {
-    python compare.py "$OUT"/text --metric test/ppl --metric test/bleu --metric test/kl \
-        --rows data.path --rows data.limit --cols experiment --out experiments/robustness/results/text
+tables() {  # experiments/robustness/study.yaml: the tables, from the run dirs
+    python compare.py --study experiments/robustness --out-root "$OUT"
 }
 
 what=${1:-all}
