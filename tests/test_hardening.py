@@ -316,17 +316,6 @@ def test_an_option_eval_or_generate_does_not_take(script, args, says, tmp_path, 
     assert_one_line(code, output, says)
 
 
-def test_a_run_killed_in_its_test_stage_resumes_to_the_same_metrics(tmp_path):
-    """kill -9 after the fit, before metrics.json: the resume has nothing left to train and
-    used to write a metrics.json without the last epoch's train and val metrics."""
-    from tests.test_reliability import comparable
-
-    whole = train_run(tmp_path / "run", "trainer.max_epochs=2")
-    (tmp_path / "run" / "metrics.json").unlink()
-    resumed = train_run(tmp_path / "run", "trainer.max_epochs=2", "ckpt_path=last")
-    assert comparable(resumed) == comparable(whole)
-
-
 def test_an_overlong_test_sentence_is_refused_before_training(tmp_path):
     from aelab.errors import AelabError
 
