@@ -182,8 +182,9 @@ def test_a_missing_tokenizer_is_not_rebuilt(task, tmp_path):
 
 # -- signals ------------------------------------------------------------------------------------------
 def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, capsys, monkeypatch):
-    """A sweep of two jobs, SIGTERM during the first: exit 143, the job's reason in its dir,
-    the sweep's unstarted job in its interrupted.txt; the second job never starts."""
+    """A sweep of three jobs, SIGTERM during the first: exit 143, the job's reason in its dir,
+    the interrupted job and each unstarted one in the sweep's interrupted.txt; the other two
+    never start."""
     import signal
 
     from aelab.callbacks.safety import ValidateAtMaxSteps
@@ -197,14 +198,19 @@ def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, cap
     monkeypatch.setattr(ValidateAtMaxSteps, "on_train_batch_end", terminated)
     sweep = tmp_path / "sweep"
     code, output = run_entry("train", ["-m", *FAST, "logger=csv", "threads=1",
-                                       "model.latent_dim=4,8", f"paths.cache_dir={tmp_path / 'cache'}",
+                                       "model.latent_dim=4,8,16", f"paths.cache_dir={tmp_path / 'cache'}",
                                        f"hydra.sweep.dir={sweep}"], capsys)
     assert code == 128 + signal.SIGTERM, output[-2000:]
     assert "Traceback" not in output, output[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert [p.name for p in jobs] == ["0_model.latent_dim=4"]
     assert "interrupted by SIGTERM" in (jobs[0] / "failure.txt").read_text()
-    assert "did not start" in (sweep / "interrupted.txt").read_text()
+    record = (sweep / "interrupted.txt").read_text()
+    assert "job 0 (0_model.latent_dim=4) was interrupted by SIGTERM" in record
+    assert "2 of the sweep's 3 jobs did not start" in record
+    assert "not started: job 1: model.latent_dim=8\n" in record
+    assert "not started: job 2: model.latent_dim=16\n" in record
+    assert "ckpt_path=last" in record and "ckpt_path=last" in output
     assert not (jobs[0] / "metrics.json").exists()
 
 
