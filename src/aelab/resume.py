@@ -74,9 +74,9 @@ def check_resume(checkpoint: dict, new_config: dict, source: str) -> dict[str, t
 
 
 def data_moved(key: str, old, new) -> bool:
-    """A new data.path is the same data moved when the saved one was a local folder that is
-    gone and the new one is there: refused, the run could never be resumed. A saved folder
-    that still exists, or a hub id, stays fixed (that would be other data)."""
+    """A new data.path is the run's data, moved, when the saved one was a local folder that
+    is gone and the new one exists: refusing it would leave the run unresumable. While the
+    saved folder exists, or for a hub id, a new data.path is other data and stays fixed."""
     from aelab.data.hub import looks_local
 
     if key != "data.path" or not isinstance(old, str) or not isinstance(new, str):

@@ -78,8 +78,7 @@ class StopOnNonFiniteLoss(L.Callback):
     def _raise_if_bad(self, trainer) -> None:
         if self.first_bad is None or int(self.first_bad) < 0:
             return
-        callback = trainer.checkpoint_callback
-        last = callback.last_model_path if callback else ""
+        last = last_checkpoint(trainer)
         saved = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         raise AelabError(
             f"the training loss became NaN or infinite at optimizer step {int(self.first_bad)} "
@@ -132,5 +131,15 @@ class LastCheckpointEveryEpoch(Checkpoint):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run:
             return
+        # What Lightning's save_last would record (in the file too, as it does).
+        self.model_checkpoint.last_model_path = str(self.path)
         trainer.save_checkpoint(self.path)  # every rank calls it; rank 0 writes
-        self.model_checkpoint.last_model_path = str(self.path)  # what Lightning's would say
+
+
+def last_checkpoint(trainer) -> str:
+    """The run's last.ckpt, or '' before there is one (a resumed run has it from the start)."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, LastCheckpointEveryEpoch) and callback.path.exists():
+            return str(callback.path)
+    callback = trainer.checkpoint_callback  # a config without save_last: Lightning's record
+    return callback.last_model_path if callback else ""
