@@ -109,11 +109,14 @@ def kill_at(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     if point == "saving the last checkpoint":  # the last epoch's last.ckpt written, not renamed
-        real, saves = os.replace, []
+        real, last_saves = os.replace, []
 
         def replace(src, dst, *args, **kwargs):
-            saves.append(dst) if str(dst).endswith("last.ckpt") else None
-            return die() if len(saves) == 2 else real(src, dst, *args, **kwargs)
+            if str(dst).endswith("last.ckpt"):
+                last_saves.append(dst)
+                if len(last_saves) == 2:  # the second epoch's
+                    die()
+            return real(src, dst, *args, **kwargs)
 
         aelab.files.os.replace = replace
     elif point == "after the last checkpoint":  # the fit is over; its metrics not yet written
