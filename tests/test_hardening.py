@@ -182,8 +182,9 @@ def test_a_missing_tokenizer_is_not_rebuilt(task, tmp_path):
 
 # -- signals ------------------------------------------------------------------------------------------
 def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, capsys, monkeypatch):
-    """A sweep of two jobs, SIGTERM during the first: exit 143, the job's reason in its dir,
-    the sweep's unstarted job in its interrupted.txt; the second job never starts."""
+    """A sweep of three jobs, SIGTERM during the first: exit 143, the job's reason in its dir,
+    the interrupted job and each unstarted one in the sweep's interrupted.txt; the other two
+    never start."""
     import signal
 
     from aelab.callbacks.safety import ValidateAtMaxSteps
@@ -197,14 +198,19 @@ def test_sigterm_stops_a_sweep_loudly_and_records_what_did_not_run(tmp_path, cap
     monkeypatch.setattr(ValidateAtMaxSteps, "on_train_batch_end", terminated)
     sweep = tmp_path / "sweep"
     code, output = run_entry("train", ["-m", *FAST, "logger=csv", "threads=1",
-                                       "model.latent_dim=4,8", f"paths.cache_dir={tmp_path / 'cache'}",
+                                       "model.latent_dim=4,8,16", f"paths.cache_dir={tmp_path / 'cache'}",
                                        f"hydra.sweep.dir={sweep}"], capsys)
     assert code == 128 + signal.SIGTERM, output[-2000:]
     assert "Traceback" not in output, output[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert [p.name for p in jobs] == ["0_model.latent_dim=4"]
     assert "interrupted by SIGTERM" in (jobs[0] / "failure.txt").read_text()
-    assert "did not start" in (sweep / "interrupted.txt").read_text()
+    record = (sweep / "interrupted.txt").read_text()
+    assert "job 0 (0_model.latent_dim=4) was interrupted by SIGTERM" in record
+    assert "2 of the sweep's 3 jobs did not start" in record
+    assert "not started: job 1: model.latent_dim=8\n" in record
+    assert "not started: job 2: model.latent_dim=16\n" in record
+    assert "ckpt_path=last" in record and "ckpt_path=last" in output
     assert not (jobs[0] / "metrics.json").exists()
 
 
@@ -314,17 +320,6 @@ def test_an_option_eval_or_generate_does_not_take(script, args, says, tmp_path, 
 
     code, output = run_entry(script, [f"run_dir={tmp_path}", *args], capsys)
     assert_one_line(code, output, says)
-
-
-def test_a_run_killed_in_its_test_stage_resumes_to_the_same_metrics(tmp_path):
-    """kill -9 after the fit, before metrics.json: the resume has nothing left to train and
-    used to write a metrics.json without the last epoch's train and val metrics."""
-    from tests.test_reliability import comparable
-
-    whole = train_run(tmp_path / "run", "trainer.max_epochs=2")
-    (tmp_path / "run" / "metrics.json").unlink()
-    resumed = train_run(tmp_path / "run", "trainer.max_epochs=2", "ckpt_path=last")
-    assert comparable(resumed) == comparable(whole)
 
 
 def test_an_overlong_test_sentence_is_refused_before_training(tmp_path):
@@ -457,3 +452,65 @@ def test_a_resume_with_more_epochs_stretches_a_cosine_schedule_for_real(tmp_path
     train_run(run, "scheduler=cosine", "trainer.max_epochs=3", "ckpt_path=last")
     last = load_checkpoint(run / "checkpoints" / "last.ckpt")
     assert last["lr_schedulers"][0]["T_max"] == last["config"]["scheduler"]["T_max"] == 3
+
+
+def test_a_full_disk_met_by_a_logger_is_one_line(tmp_path, capsys, monkeypatch):
+    """Not our own write: the CSV logger's file, on a disk that filled up during the run."""
+    from lightning.fabric.loggers.csv_logs import _ExperimentWriter
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # write() names no file
+
+    monkeypatch.setattr(_ExperimentWriter, "save", full)
+    code, output = train_cli(tmp_path / "run", capsys=capsys)
+    assert_one_line(code, output, "no space left to write", "free some space")
+
+
+def test_a_resume_reads_a_dataset_that_moved(parquet_images, tmp_path):
+    """The run's data folder moved: a resume with the new data.path goes on (and the run's
+    config records it); while the old folder still exists, a new one is other data: refused."""
+    from aelab.errors import AelabError
+
+    images = ["data=images", "data.limit=32", "data.batch_size=16", "model.width=8",
+              "model.depth=2", "trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+              "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+              "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    train_run(run, *images, f"data.path={parquet_images}", fast=False)
+    shutil.copytree(parquet_images, moved)
+    with pytest.raises(AelabError, match="data.path .* changed"):
+        train_run(run, *images, f"data.path={moved}", "trainer.max_epochs=2", "ckpt_path=last",
+                  fast=False)
+    shutil.rmtree(parquet_images)
+    metrics = train_run(run, *images, f"data.path={moved}", "trainer.max_epochs=2", "ckpt_path=last",
+                        fast=False)
+    assert metrics["epoch"] == 2
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt")["config"]["data"]["path"] == str(moved)
+
+
+def test_a_50000_word_test_sentence_is_refused_before_training(tmp_path, capsys):
+    """By default (data.max_eval_len=1000): it would pad its batch to 50,000 tokens."""
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a small cat .\nthe dog ran .\n" * 8)
+    (folder / "test.txt").write_text("ok line .\n" + "word " * 50_000 + "\n")
+    code, output = train_cli(tmp_path / "run", "model=lstm_lm", "data=text", f"data.path={folder}",
+                             capsys=capsys, shapes=False)
+    assert_one_line(code, output, "of the test split has 50000 words, more than "
+                                  "data.max_eval_len=1000")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_large_image_to_restore_shows_progress(caplog, monkeypatch):
+    """A 12-megapixel photo is thousands of tiles: a line every few seconds says how far."""
+    import logging
+
+    from aelab.generation import image_file
+
+    clock = iter(range(0, 10_000, 6))  # each look at the clock: 6 s later
+    monkeypatch.setattr(image_file.time, "monotonic", lambda: next(clock))
+    with caplog.at_level(logging.INFO, logger=image_file.__name__):
+        image_file.tiled(lambda x: x, torch.rand(1, 1, 64, 64), (8, 8), batch=16)
+    lines = [r.getMessage() for r in caplog.records if "tiles (" in r.getMessage()]
+    assert lines and all("s left" in line for line in lines)
+    assert lines[0].startswith("restored 16 of 225 tiles")

@@ -95,6 +95,82 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, tmp_path):
     assert not (killed_dir / "failure.txt").exists()
 
 
+# -- kill -9 at any moment: the resumed run's metrics.json is the uninterrupted one's ----------
+KILLED = ["trainer.max_epochs=2", "corruption=gaussian"]  # noise: the RNG streams must resume too
+
+
+def kill_at(point: str) -> None:
+    """In a forked child: SIGKILL this process at `point` of its run (no handler, no cleanup)."""
+    import aelab.files
+    import aelab.run
+    from aelab.callbacks.safety import ValidateAtMaxSteps
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "saving the last checkpoint":  # the last epoch's last.ckpt written, not renamed
+        real, last_saves = os.replace, []
+
+        def replace(src, dst, *args, **kwargs):
+            if str(dst).endswith("last.ckpt"):
+                last_saves.append(dst)
+                if len(last_saves) == 2:  # the second epoch's
+                    die()
+            return real(src, dst, *args, **kwargs)
+
+        aelab.files.os.replace = replace
+    elif point == "after the last checkpoint":  # the fit is over; its metrics not yet written
+        aelab.run.fit_metrics = die
+    elif point == "in the test stage":
+        ValidateAtMaxSteps.on_test_batch_end = lambda self, *a: die()
+
+
+def run_killed(run_dir, point: str) -> None:
+    """`train_run(run_dir, *KILLED)` in a forked child (fast: nothing to import again), which
+    kills itself with SIGKILL at `point`."""
+    import multiprocessing
+
+    def child():
+        torch.set_num_threads(1)  # a forked process must not use the parent's thread pool
+        kill_at(point)
+        train_run(run_dir, *KILLED)
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(timeout=120)
+    assert process.exitcode == -signal.SIGKILL, f"the run was not killed {point}"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train_run(tmp_path_factory.mktemp("uninterrupted") / "run", *KILLED)
+
+
+@pytest.mark.parametrize("point", ["saving the last checkpoint", "after the last checkpoint",
+                                   "in the test stage"])
+def test_a_run_killed_at_any_point_resumes_to_the_same_metrics(point, uninterrupted, tmp_path):
+    """After the last checkpoint a resume has nothing left to train: the train / val metrics
+    of metrics.json come from the checkpoint (they used to be lost, or read from a file
+    written after it). A kill mid-epoch: test_a_run_killed_mid_epoch_resumes_to_the_same_metrics."""
+    run = tmp_path / "run"
+    run_killed(run, point)
+    assert not (run / "metrics.json").exists()
+    resumed = train_run(run, *KILLED, "ckpt_path=last")
+    assert comparable(resumed) == comparable(uninterrupted)
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # a killed save's file is cleared
+
+
+def test_last_ckpt_is_every_epochs_end_even_one_that_did_not_improve(tmp_path):
+    """Lightning 2.6 writes save_last's last.ckpt only with a new best; here the second epoch
+    does not improve val/loss, and last.ckpt used to stay at the first."""
+    metrics = train_run(tmp_path / "run", "trainer.max_epochs=2")
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert best["global_step"] < metrics["global_step"]  # the case: no new best at the end
+    assert last["global_step"] == metrics["global_step"] == 6
+    assert last["fit_metrics"]["val/loss"] == metrics["val/loss"]
+
+
 class Exploit:
     """Unpickling this would run a shell command."""
 

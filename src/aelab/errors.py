@@ -19,9 +19,18 @@ class LeftAsItWas(AelabError):
 
 @contextlib.contextmanager
 def exit_on_user_error():
-    """Turn an AelabError into a one-line message on stderr and exit status 2."""
+    """Turn an AelabError, or a full disk or read-only filesystem met anywhere (a logger
+    writing its file, say), into a one-line message on stderr and exit status 2."""
     try:
         yield
     except AelabError as err:
         print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as err:
+        from aelab.files import disk_problem  # aelab.files imports this module
+
+        message = disk_problem(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -46,6 +46,15 @@ def fix_for(err: OSError, path: Path) -> str | None:
     return None
 
 
+def disk_problem(err: OSError) -> str | None:
+    """fix_for's line for a full disk or a read-only filesystem met outside our own writes (a
+    logger's file, a library's cache), naming the file when the error does; None otherwise.
+    Permission errors are left out: there they may come from reading, not writing."""
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return None
+    return fix_for(err, Path(err.filename) if err.filename else Path("a file of the run"))
+
+
 @contextlib.contextmanager
 def filesystem_errors(path: Path) -> Iterator[None]:
     """Turn a full disk, a read-only or foreign directory, or a file where a directory

@@ -101,16 +101,31 @@ def run_sweep_job(cfg: DictConfig, task) -> float | None:
         log.error("job refused (%s); the sweep goes on", err)
         return float("nan")
     except Exception as err:  # noqa: BLE001 - any failure of one job is recorded, not raised
-        reason = str(err) if isinstance(err, AelabError) else traceback.format_exc()
         out = Path(cfg.paths.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "failure.txt").write_text(f"{type(err).__name__}: {reason}\n")
-        if not (out / ".hydra" / "config.yaml").exists():  # compare.py lists it as failed
-            from aelab.ownership import save_run_config
-
-            save_run_config(cfg, out)
+        try:
+            record_failure(cfg, out, err)
+        except (OSError, AelabError) as unwritable:  # a full disk: the sweep goes on, saying so
+            log.error("job failed (%s) and its failure.txt cannot be written (%s); the sweep "
+                      "goes on", err, unwritable)
+            return float("nan")
         log.error("job failed (%s); the sweep goes on. Details: %s", err, out / "failure.txt")
         return float("nan")
+
+
+def record_failure(cfg: DictConfig, out: Path, err: Exception) -> None:
+    """<job dir>/failure.txt: the one line of a user's mistake or a full disk, else the
+    traceback; and the job's config, so that compare.py lists it as failed."""
+    from aelab.files import disk_problem
+
+    one_line = str(err) if isinstance(err, AelabError) else (
+        disk_problem(err) if isinstance(err, OSError) else None)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "failure.txt",
+                      f"{type(err).__name__}: {one_line or traceback.format_exc()}\n")
+    if not (out / ".hydra" / "config.yaml").exists():
+        from aelab.ownership import save_run_config
+
+        save_run_config(cfg, out)
 
 
 def record_interruption(cfg: DictConfig, signum: int, multirun: bool) -> str:
@@ -134,8 +149,8 @@ def record_interruption(cfg: DictConfig, signum: int, multirun: bool) -> str:
 
 
 def record_unstarted_jobs(name: str, job_dir: Path) -> str | None:
-    """<sweep dir>/interrupted.txt: which job was stopped, and that the jobs after it never
-    started; rerunning the sweep with ckpt_path=last skips the finished ones."""
+    """<sweep dir>/interrupted.txt: which job was stopped and which jobs never started;
+    rerunning the sweep with ckpt_path=last skips the finished ones. The line to print."""
     from hydra.core.hydra_config import HydraConfig
 
     try:
@@ -143,10 +158,46 @@ def record_unstarted_jobs(name: str, job_dir: Path) -> str | None:
     except ValueError:
         return None
     sweep_dir = Path(hydra.sweep.dir)
-    text = (f"job {hydra.job.num} ({job_dir.name}) was interrupted by {name}; the jobs after "
-            f"it in this sweep did not start. Run the same command with ckpt_path=last and "
-            f"hydra.sweep.dir={sweep_dir} to finish the sweep: finished jobs are skipped, the "
-            "interrupted one resumes.")
+    num = int(hydra.job.num)
+    rerun = (f"Run the same command with ckpt_path=last and hydra.sweep.dir={sweep_dir} to "
+             "finish the sweep: finished jobs are skipped, the interrupted one resumes.")
+    head = f"job {num} ({job_dir.name}) was interrupted by {name}"
+    jobs = sweep_jobs(hydra) if one_job_at_a_time(hydra) else None
+    if jobs is None:  # jobs launched at once, or decided as the sweep goes (Optuna)
+        text = f"{head}; other jobs of this sweep may not have run. {rerun}"
+        unstarted = []
+    else:
+        unstarted = [f"{i}: {overrides}" for i, overrides in enumerate(jobs) if i > num]
+        text = f"{head}; {len(unstarted)} of the sweep's {len(jobs)} jobs did not start. {rerun}"
     with contextlib.suppress(OSError):
-        atomic_write_text(sweep_dir / "interrupted.txt", text + "\n")
+        listing = "".join(f"  not started: job {line}\n" for line in unstarted)
+        atomic_write_text(sweep_dir / "interrupted.txt", f"{text}\n{listing}")
     return text
+
+
+def one_job_at_a_time(hydra) -> bool:
+    """Hydra's basic launcher runs a sweep's jobs one after another in this process, so the
+    jobs after this one have not started; other launchers (joblib, SLURM) run them at once."""
+    return str(hydra.launcher.get("_target_", "")).endswith("BasicLauncher")
+
+
+def sweep_jobs(hydra) -> list[str] | None:
+    """Each job of a basic sweep, in launch order, as the values it sweeps
+    (`model.latent_dim=8`), expanded as Hydra's BasicSweeper does from the sweep's command
+    line (<sweep dir>/multirun.yaml) and its `hydra.sweeper.params`; None when unknown."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    if not str(hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
+        return None
+    try:
+        sweep = OmegaConf.load(Path(hydra.sweep.dir) / "multirun.yaml").hydra
+        params = [f"{key}={value}" for key, value in (sweep.sweeper.get("params") or {}).items()]
+        overrides = OverridesParser.create().parse_overrides([*params, *sweep.overrides.task])
+        jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    except Exception:  # noqa: BLE001 - an override we cannot expand: the record says less
+        return None
+    swept = {o.get_key_element() for o in overrides if o.is_sweep_override()}
+    return [",".join(o for o in job if o.split("=", 1)[0] in swept) or "(no swept value)"
+            for job in jobs]

@@ -8,6 +8,7 @@ the optimizer state, while the config and metrics recorded the new one.
 """
 
 import logging
+from pathlib import Path
 
 import lightning as L
 from omegaconf import OmegaConf
@@ -60,7 +61,8 @@ def check_resume(checkpoint: dict, new_config: dict, source: str) -> dict[str, t
     saved = OmegaConf.create(checkpoint["config"])
     upgrade(saved)  # a checkpoint from before the model-layer redesign, in today's keys
     changes = changed_options(OmegaConf.to_container(saved), new_config)
-    fixed = {k: v for k, v in changes.items() if under(k, FIXED) and not under(k, FREE)}
+    fixed = {k: v for k, v in changes.items() if under(k, FIXED) and not under(k, FREE)
+             and not data_moved(k, *v)}
     if fixed:
         named = ", ".join(f"{k} ({a} -> {b})" for k, (a, b) in list(fixed.items())[:6])
         more = f" and {len(fixed) - 6} more" if len(fixed) > 6 else ""
@@ -69,6 +71,22 @@ def check_resume(checkpoint: dict, new_config: dict, source: str) -> dict[str, t
             "corruption, seed and monitored metric are fixed by the checkpoint; resume with "
             "the run's own values, or start a new run in another dir (hydra.run.dir=DIR)")
     return changes
+
+
+def data_moved(key: str, old, new) -> bool:
+    """A new data.path is the run's data, moved, when the saved one was a local folder that
+    is gone and the new one exists: refusing it would leave the run unresumable. While the
+    saved folder exists, or for a hub id, a new data.path is other data and stays fixed."""
+    from aelab.data.hub import looks_local
+
+    if key != "data.path" or not isinstance(old, str) or not isinstance(new, str):
+        return False
+    gone = old.startswith((".", "/", "~")) and not Path(old).expanduser().exists()
+    moved = gone and looks_local(new) and Path(new).expanduser().exists()
+    if moved:
+        log.warning("resume: data.path %s is gone; reading the run's data from %s (the run's "
+                    "config now records it)", old, new)
+    return moved
 
 
 def optimizer_and_scheduler_changes(changes: dict[str, tuple]) -> dict[str, tuple]:

@@ -12,7 +12,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from aelab.callbacks.safety import ValidateAtMaxSteps
+from aelab.callbacks.safety import LastCheckpointEveryEpoch, ValidateAtMaxSteps
 from aelab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from aelab.errors import AelabError
 from aelab.files import (
@@ -147,6 +147,19 @@ class ConfigInCheckpoint(L.Callback):
         checkpoint["config"] = self.config
 
 
+class FitMetricsInCheckpoint(L.Callback):
+    """Stores the train / val metrics known at each save in the checkpoint.
+
+    A run killed after its last checkpoint (at the end of its fit, or in its test stage)
+    resumes with nothing left to train, so its fit produces no metrics of its own: the ones
+    its metrics.json needs come from the checkpoint it resumed from (`fit_metrics`). Carried
+    inside the checkpoint, they are saved in the same atomic write as the weights; a file
+    beside it would leave a window between the two writes."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["fit_metrics"] = scalar_metrics(trainer.callback_metrics)
+
+
 def feature_extractor(metrics: DictConfig | None):
     """The FID / KID features `metrics.features` names, or None (the default: nothing is
     built). Built first, so a missing weights file or classifier run stops a run before its
@@ -178,6 +191,10 @@ def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Tra
                if c is not None and "_target_" in c]
     # Not an option: without it a run ending at max_steps mid-epoch tests stale weights.
     callbacks.append(ValidateAtMaxSteps())
+    # Nor this: last.ckpt is every epoch's end, whether or not the epoch improved.
+    last = LastCheckpointEveryEpoch.takes_over(callbacks)
+    if last is not None:
+        callbacks.append(last)
     # Not an option either: checkpoints staged beside their file, whole after any kill.
     plugins = [] if cfg.trainer.get("plugins") else [AtomicCheckpointIO()]
     return instantiate(cfg.trainer, callbacks=callbacks + (extra_callbacks or []),
@@ -263,7 +280,7 @@ def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
     datamodule = build_datamodule(cfg, saved_vocabulary=own_resume)
     model = build_model(cfg, datamodule)
     refuse_sentences_beyond_positions(model, datamodule)
-    extra = [ConfigInCheckpoint(config),
+    extra = [ConfigInCheckpoint(config), FitMetricsInCheckpoint(),
              *generative_metrics(extractor, cfg.get("metrics"), model, datamodule, cfg.seed)]
     resumed = optimizer_and_scheduler_changes(changes)
     if resumed:
@@ -302,17 +319,15 @@ def train_in_own_dir(cfg: DictConfig, output_dir: Path) -> float | str | None:
 
 
 def fit_metrics(trainer: L.Trainer, output_dir: Path, checkpoint: dict | None) -> dict:
-    """The last epoch's train / val metrics, kept in fit_metrics.json until the run ends: a
-    run killed after its fit (in the test stage) resumes with nothing left to train, and
-    would otherwise write a metrics.json without them."""
-    file = output_dir / "fit_metrics.json"
+    """The last epoch's train / val metrics. A resume that had nothing left to train (killed
+    after its last checkpoint) takes them from the checkpoint it resumed from."""
     trained_nothing = checkpoint is not None and trainer.global_step == checkpoint.get("global_step")
-    if trained_nothing and file.exists():
-        return json.loads(file.read_text())
-    metrics = scalar_metrics(trainer.callback_metrics)
-    if trainer.is_global_zero:
-        write_metrics(file, metrics)
-    return metrics
+    if trained_nothing and "fit_metrics" in checkpoint:
+        return dict(checkpoint["fit_metrics"])
+    legacy = output_dir / "fit_metrics.json"  # where aelab kept them before checkpoints did
+    if trained_nothing and legacy.exists():
+        return json.loads(legacy.read_text())
+    return scalar_metrics(trainer.callback_metrics)
 
 
 def finished_metrics(cfg: DictConfig) -> dict | None:

@@ -1,10 +1,12 @@
 """Callbacks that keep a run's state trustworthy: exact resumes, no silent NaNs."""
 
 import random
+from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
 
 from aelab.errors import AelabError
 from aelab.options import PositiveInt
@@ -76,8 +78,7 @@ class StopOnNonFiniteLoss(L.Callback):
     def _raise_if_bad(self, trainer) -> None:
         if self.first_bad is None or int(self.first_bad) < 0:
             return
-        callback = trainer.checkpoint_callback
-        last = callback.last_model_path if callback else ""
+        last = last_checkpoint(trainer)
         saved = f"the last good checkpoint is {last}" if last else "no checkpoint was saved yet"
         raise AelabError(
             f"the training loss became NaN or infinite at optimizer step {int(self.first_bad)} "
@@ -97,3 +98,48 @@ class ValidateAtMaxSteps(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if 0 < trainer.max_steps <= trainer.global_step:
             trainer.should_stop = True
+
+
+class LastCheckpointEveryEpoch(Checkpoint):
+    """checkpoints/last.ckpt at the end of every training epoch, in place of ModelCheckpoint's
+    `save_last` (which `takes_over` turns off).
+
+    Since Lightning 2.6, `save_last=True` writes last.ckpt only when a top-k checkpoint is
+    written at the same step: after an epoch that did not improve the monitored metric,
+    last.ckpt still held an older epoch, so a killed run redid finished epochs and the
+    interruption message named a checkpoint that was not the last epoch's. Being a
+    `Checkpoint`, this runs after ModelCheckpoint (Lightning orders checkpoint callbacks
+    last, in the order given): the file holds the best-model record updated for this epoch.
+    """
+
+    def __init__(self, model_checkpoint: ModelCheckpoint):
+        self.model_checkpoint = model_checkpoint
+        self.path = Path(model_checkpoint.dirpath) / (
+            model_checkpoint.CHECKPOINT_NAME_LAST + model_checkpoint.FILE_EXTENSION)
+
+    @classmethod
+    def takes_over(cls, callbacks: list) -> "LastCheckpointEveryEpoch | None":
+        """For the ModelCheckpoint among `callbacks` that keeps a last.ckpt in a known dir:
+        its `save_last` off, and the callback that writes last.ckpt instead (None if none)."""
+        found = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.save_last
+                      and c.dirpath is not None), None)
+        if found is None:
+            return None
+        found.save_last = False
+        return cls(found)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        # What Lightning's save_last would record (in the file too, as it does).
+        self.model_checkpoint.last_model_path = str(self.path)
+        trainer.save_checkpoint(self.path)  # every rank calls it; rank 0 writes
+
+
+def last_checkpoint(trainer) -> str:
+    """The run's last.ckpt, or '' before there is one (a resumed run has it from the start)."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, LastCheckpointEveryEpoch) and callback.path.exists():
+            return str(callback.path)
+    callback = trainer.checkpoint_callback  # a config without save_last: Lightning's record
+    return callback.last_model_path if callback else ""
