@@ -55,7 +55,7 @@ def custom_scalars(run_dir) -> dict[str, dict[str, list[str]]]:
 def test_hparams_of_a_sweep_are_the_swept_keys_and_the_test_metrics(tmp_path):
     tiny = [o for o in TINY if o != "logger=csv"]
     done = subprocess.run([sys.executable, "train.py", "-m", *tiny, "logger=tensorboard",
-                           "model.latent_dim=4,8", "optimizer=adam,sgd", "data.image_size=16",
+                           "model.latent_dim=4,8", "optimizer=adam,sgd",
                            f"hydra.sweep.dir={tmp_path / 'sweep'}",
                            f"paths.cache_dir={tmp_path / 'cache'}"],
                           cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600)
