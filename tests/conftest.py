@@ -79,6 +79,23 @@ def compose_config(overrides: list[str], config_name: str = "train"):
         return compose(config_name=config_name, overrides=overrides)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under --dist loadgroup, pytest-xdist (3.8) sends a test marked xdist_group("g") with the
+    others of its group by suffixing its node id with "@g", set as `item._nodeid`; pytest 9
+    reads the id from `item._id`, so there the suffix, and every group, was silently lost
+    (the trained fixtures of a group were built on each worker). Set it where it is read."""
+    if not getattr(config.option, "loadgroup", False):  # set on the workers by xdist
+        return
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
+
+
 @pytest.fixture
 def make_cfg(tmp_path):
     """A composed train config whose run dir and cache live in tmp_path."""
