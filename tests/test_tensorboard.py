@@ -93,6 +93,7 @@ def test_the_code_prior_writes_its_custom_scalars_layout(tmp_path):
 
 def test_any_trainer_argument_is_a_trainer_key(capsys, tmp_path):
     code, output = run_entry("train", ["data.num_train=32", "data.num_val=16", "data.num_test=16",
+                                       "data.image_size=16",  # a 768-value PCA fit, not 3072
                                        "model.width=8", "threads=1", "trainer.max_steps=1",
                                        "trainer.enable_progress_bar=false",
                                        f"paths.cache_dir={tmp_path / 'cache'}",
