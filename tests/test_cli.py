@@ -18,7 +18,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
 def test_train_then_eval_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     done = run("train.py", "trainer=debug", "data.num_train=64", "data.num_val=32",
-               "data.num_test=32", "data.batch_size=16", "model.width=8",
+               "data.num_test=32", "data.batch_size=16", "data.image_size=16", "model.width=8",
                f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())

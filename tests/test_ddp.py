@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, train_run
 
-COMMON = ["data=shapes", "data.num_train=256", "data.num_val=64", "data.num_test=70",
+COMMON = ["data=shapes", "data.image_size=16", "data.num_train=256", "data.num_val=64", "data.num_test=70",
           "model.width=8", "model.depth=2", "model.net.norm=group", "trainer.max_epochs=2",
           "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
           "logger=csv", "threads=1", "seed=3"]

@@ -34,18 +34,34 @@ def small(model: str) -> list[str]:
     return extra
 
 
+class Runs:
+    """Each model's short run, trained when a test first asks for it. Both tests of a model
+    are one xdist group, so the run is made once, on the worker that runs them."""
+
+    def __init__(self, root):
+        self.root, self.metrics = root, {}
+
+    def __getitem__(self, model: str) -> dict:
+        if model not in self.metrics:
+            self.metrics[model] = train_run(
+                self.root / model, f"model={model}", *small(model), "logger=tensorboard",
+                "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                "trainer.limit_test_batches=1")
+        return self.metrics[model]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("every_model")
-    return root, {m: train_run(root / m, f"model={m}", *small(m), "logger=tensorboard",
-                               "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-                               "trainer.limit_test_batches=1") for m in MODELS}
+    return Runs(tmp_path_factory.mktemp("every_model"))
 
 
-@pytest.mark.parametrize("model", MODELS)
+EACH = [pytest.param(m, marks=pytest.mark.xdist_group(f"every_model_{m}")) for m in MODELS]
+
+
+@pytest.mark.parametrize("model", EACH)
 def test_every_model_trains_tests_and_charts_its_dashboard(runs, model):
-    root, metrics = runs
-    assert metrics[model]["global_step"] == 2 and "test/loss" in metrics[model]
+    root, metrics = runs.root, runs[model]
+    assert metrics["global_step"] == 2 and "test/loss" in metrics
     category = next(iter(model_class(model).dashboard))
     layout = custom_scalars(root / model)
     assert category in layout and "time" in layout, layout
@@ -55,9 +71,10 @@ def test_every_model_trains_tests_and_charts_its_dashboard(runs, model):
             assert any(re.search(t, tag) for t in tags for tag in logged), (title, tags)
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", EACH)
 def test_every_model_does_the_tasks_it_declares_and_names_who_does_the_others(runs, model):
-    root, _ = runs
+    runs[model]  # trained
+    root = runs.root
     built = build_model(model, *small(model), **facts(model))
     for task in TASKS:
         if built.can(task):

@@ -20,6 +20,9 @@ from tests.test_bad_input import assert_clear, run_entry
 
 SAMPLED = ["test/fid_classifier", "test/kid_classifier", "test/kid_classifier_std"]
 
+# The tests that read the trained runs: one xdist group, so one worker trains them, once.
+SHARED = pytest.mark.xdist_group("fid_runs")
+
 
 class TinyFeatures(FeatureExtractor):
     """A fixed random conv net: 8 features of an image."""
@@ -72,6 +75,7 @@ def eval_metrics(*overrides: str):
     return compose_config(["run_dir=unused", *overrides], config_name="eval").metrics
 
 
+@SHARED
 def test_eval_on_an_existing_run_adds_fid_and_kid_in_the_classifier_features(runs):
     metrics = eval_metrics(f"metrics.features.run={runs / 'classifier'}", "metrics.num_samples=48")
     first = evaluate(str(runs / "ae"), metrics=metrics)
@@ -86,6 +90,7 @@ def test_eval_on_an_existing_run_adds_fid_and_kid_in_the_classifier_features(run
     assert not any("fid" in key for key in plain)
 
 
+@SHARED
 def test_train_tests_a_vae_with_fid_of_its_prior_samples_under_its_own_name(runs):
     metrics = train_run(runs / "vae", "model=conv_vae", "model.latent_dim=4", "model.iw_samples=2",
                         f"metrics.features.run={runs / 'classifier'}",
@@ -97,6 +102,7 @@ def test_train_tests_a_vae_with_fid_of_its_prior_samples_under_its_own_name(runs
     assert not any("GenerativeMetrics" in k for k in checkpoint.get("callbacks", {}))
 
 
+@SHARED
 def test_images_of_another_shape_stop_the_run_before_it_trains(runs, tmp_path):
     with pytest.raises(AelabError, match=r"classifier of 3x32x32 images.*this run's images are "
                                          r"3x16x16.*model=classifier"):
@@ -105,6 +111,7 @@ def test_images_of_another_shape_stop_the_run_before_it_trains(runs, tmp_path):
     assert not (tmp_path / "small" / "checkpoints").exists()
 
 
+@SHARED
 @pytest.mark.parametrize("overrides,says", [
     (["model=lstm_lm", "data=toy_text", "data.num_train=16", "data.num_val=8", "data.num_test=8"],
      "FID and KID measure images"),
@@ -117,12 +124,14 @@ def test_what_cannot_be_measured_is_named(runs, tmp_path, overrides, says):
         train_run(tmp_path / "run", *overrides, f"metrics.features.run={runs / 'classifier'}")
 
 
+@SHARED
 def test_features_of_a_run_that_is_not_a_classifier(runs):
     with pytest.raises(AelabError, match="ImageAutoencoder run; features come from a "
                                          "model=classifier run"):
         evaluate(str(runs / "ae"), metrics=eval_metrics(f"metrics.features.run={runs / 'ae'}"))
 
 
+@SHARED
 def test_the_inception_weights_come_from_a_file_and_say_which(runs, tmp_path, capsys):
     ae = f"run_dir={runs / 'ae'}"
     # `metrics.features=inception`, as one writes other options, picks the config group.

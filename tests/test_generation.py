@@ -7,6 +7,9 @@ from aelab.errors import AelabError
 from aelab.run import generate
 from tests.conftest import train_run
 
+# The tests that read the trained runs: one xdist group, so one worker trains them, once.
+SHARED = pytest.mark.xdist_group("generation_runs")
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -27,6 +30,7 @@ def png(path):
         return image.size
 
 
+@SHARED
 @pytest.mark.parametrize("run,task", [("ae", "reconstruct"), ("ae", "sample"),
                                       ("ae", "interpolate"), ("vae", "sample"),
                                       ("vae", "interpolate"), ("vq", "reconstruct"),
@@ -40,6 +44,7 @@ def test_task_writes_a_png_grid(runs, run, task):
     assert width >= 8 * 32 and height >= 2 * 32  # a grid of 32-px images, enlarged
 
 
+@SHARED
 @pytest.mark.parametrize("run,task,hint", [
     ("vq", "sample", "model=code_prior"),
     ("ae", "denoise", "corruption=gaussian"),
@@ -53,6 +58,7 @@ def test_task_a_model_cannot_do_names_what_can(runs, run, task, hint):
         generate(str(root / run), task, n=8, seed=0)
 
 
+@SHARED
 def test_every_model_reports_its_metrics(runs):
     _, metrics = runs
     assert metrics["vae"]["test/kl"] >= 0 and "test/nll" in metrics["vae"]

@@ -16,6 +16,9 @@ from tests.test_tensorboard import custom_scalars
 
 TEXT = ["data=toy_text", "data.num_train=64", "data.num_val=16", "data.num_test=16"]
 
+# The tests that read the trained runs: one xdist group, so one worker trains them, once.
+SHARED = pytest.mark.xdist_group("latent_diffusion_runs")
+
 
 def mixture(n: int, generator: torch.Generator) -> torch.Tensor:
     """Two modes at x = -1.5 and +1.5 (spread 0.3), y ~ N(0.5, 0.5^2): mean (0, 0.5), std
@@ -99,6 +102,7 @@ def runs(tmp_path_factory):
     return root, made
 
 
+@SHARED
 def test_a_prior_trains_on_an_image_autoencoder_run_and_keeps_its_code_scale(runs):
     root, metrics = runs
     assert metrics["image"]["global_step"] == 3 and metrics["image"]["test/loss"] > 0
@@ -109,6 +113,7 @@ def test_a_prior_trains_on_an_image_autoencoder_run_and_keeps_its_code_scale(run
     assert float(state["code_scale"]) not in (0.0, 1.0)  # measured, not the initial value
 
 
+@SHARED
 @pytest.mark.parametrize("task", ["sample", "interpolate"])
 def test_an_image_prior_samples_and_interpolates_through_its_autoencoder(runs, task):
     root, _ = runs
@@ -119,6 +124,7 @@ def test_an_image_prior_samples_and_interpolates_through_its_autoencoder(runs, t
     assert again.read_bytes() == out.read_bytes()  # seeded
 
 
+@SHARED
 def test_an_image_prior_decodes_codes_of_the_autoencoder_scale(runs):
     root, _ = runs
     from aelab.run import load_run
@@ -134,6 +140,7 @@ def test_an_image_prior_decodes_codes_of_the_autoencoder_scale(runs):
     assert torch.allclose(model.denormalize(x), codes, atol=1e-5)
 
 
+@SHARED
 @pytest.mark.parametrize("task", ["sample", "interpolate"])
 def test_a_text_prior_writes_sentences(runs, task):
     root, metrics = runs
@@ -162,6 +169,7 @@ def test_a_run_without_continuous_codes_is_refused_naming_what_to_give(tmp_path,
         build_model("latent_diffusion", f"model.ae_run={run}", image_shape=(3, 32, 32))
 
 
+@SHARED
 def test_an_autoencoder_of_the_other_modality_or_data_is_refused(runs):
     root, _ = runs
     with pytest.raises(AelabError, match="is a text autoencoder .* but this run's data is image"):
@@ -172,6 +180,7 @@ def test_an_autoencoder_of_the_other_modality_or_data_is_refused(runs):
         build_model("latent_diffusion", f"model.ae_run={root / 'text_ae'}", vocab_size=7)
 
 
+@SHARED
 def test_a_sampler_of_the_other_objective_is_refused(runs):
     root, _ = runs
     with pytest.raises(AelabError, match="model.sampler=heun does not sample model.objective=ddpm"):
@@ -179,6 +188,7 @@ def test_a_sampler_of_the_other_objective_is_refused(runs):
                     "model.sampler=heun", image_shape=(3, 32, 32))
 
 
+@SHARED
 def test_generate_sets_the_samplers_steps_and_the_noise_spread_and_others_refuse_them(runs):
     root, _ = runs
     default = generate(str(root / "image"), "sample", n=8, seed=0).read_bytes()

@@ -11,6 +11,9 @@ from aelab.saved_config import is_allowed
 from tests.conftest import train_run
 from tests.test_bad_input import assert_clear, run_entry
 
+# The tests that read the trained honest_run: one xdist group, so one worker trains it, once.
+SHARED = pytest.mark.xdist_group("saved_config_honest_run")
+
 
 class TouchOnLoad:
     """A pickle that creates a file when it is unpickled: what a malicious file would do."""
@@ -61,6 +64,7 @@ def gadgets(tmp_path):
     ]
 
 
+@SHARED
 @pytest.mark.parametrize("case", range(8))
 @pytest.mark.parametrize("script,args", [("eval", []), ("generate", ["task=reconstruct"])])
 def test_a_crafted_run_is_refused_before_anything_runs(honest_run, tmp_path, capsys, case,
@@ -78,6 +82,7 @@ def test_a_crafted_run_is_refused_before_anything_runs(honest_run, tmp_path, cap
     assert not (run / "eval_metrics.json").exists() and not (run / "generated").exists()
 
 
+@SHARED
 def test_the_code_prior_refuses_a_crafted_vqvae_run(honest_run, tmp_path, capsys):
     marker, _, cases = gadgets(tmp_path)
     run = crafted(honest_run, tmp_path, "data", cases[2][1])
@@ -88,6 +93,7 @@ def test_the_code_prior_refuses_a_crafted_vqvae_run(honest_run, tmp_path, capsys
     assert not marker.exists()
 
 
+@SHARED
 def test_trust_run_config_loads_a_run_with_a_target_of_ones_own(honest_run, tmp_path, capsys):
     # A custom (harmless) target outside the allowlist: refused unless trusted.
     run = crafted(honest_run, tmp_path, "model.net.activation",

@@ -14,11 +14,13 @@ from tests.conftest import ROOT
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 TINY = ["trainer=debug", "trainer.detect_anomaly=false", "data.num_train=64", "data.num_val=32",
         "data.num_test=32", "data.batch_size=16", "model.width=8", "logger=csv",
-        "callbacks.progress_bar=null"]
+        "callbacks.progress_bar=null", "data.image_size=16"]
+IMAGE_ONLY = ("data.image_size=",)  # left out for a text model's data
 
 
-def multirun(tmp_path, *overrides):
-    done = subprocess.run([sys.executable, "train.py", "-m", *TINY, *overrides,
+def multirun(tmp_path, *overrides, text=False):
+    tiny = [o for o in TINY if not (text and o.startswith(IMAGE_ONLY))]
+    done = subprocess.run([sys.executable, "train.py", "-m", *tiny, *overrides,
                            f"hydra.sweep.dir={tmp_path / 'sweep'}",
                            f"paths.cache_dir={tmp_path / 'cache'}"],
                           cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600)
@@ -37,7 +39,7 @@ def needs(plugin: str):
 
 @needs("hydra_plugins.hydra_joblib_launcher")
 def test_parallel_sweep_survives_a_failing_job_and_resumes(tmp_path, capsys):
-    # depth 9 cannot fit 32-px images: those two jobs fail, the other two must finish.
+    # depth 9 cannot fit 16-px images: those two jobs fail, the other two must finish.
     sweep = multirun(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                      "model.latent_dim=8,16", "model.depth=2,9")
     folders = jobs(sweep)
@@ -47,7 +49,7 @@ def test_parallel_sweep_survives_a_failing_job_and_resumes(tmp_path, capsys):
     failed = [f for f in folders if (f / "failure.txt").exists()]
     assert len(finished) == 2 and len(failed) == 2
     assert all("model.depth=9" in f.name for f in failed)
-    assert "does not fit 32x32 images" in (failed[0] / "failure.txt").read_text()
+    assert "does not fit 16x16 images" in (failed[0] / "failure.txt").read_text()
 
     capsys.readouterr()
     assert compare_main([str(sweep), "--metric", "test/psnr"]) == 0
@@ -66,7 +68,7 @@ def test_grid_preset_sweeps_a_text_model_and_names_jobs_by_swept_keys(tmp_path, 
     # The preset's grid, narrowed on the command line: latent size x optimizer for lstm_vae.
     sweep = multirun(tmp_path, "sweep=latent_depth_optimizer", "model=lstm_vae", "data=toy_text",
                      "model.embed_dim=8", "model.iw_samples=4", "model.latent_dim=4,8",
-                     "model.depth=1", "optimizer=adam,sgd")
+                     "model.depth=1", "optimizer=adam,sgd", text=True)
     names = [f.name for f in jobs(sweep)]
     # Fixed settings (model, data, model.depth=1, ...) stay out of the folder names.
     assert names == ["0_model.latent_dim=4,optimizer=adam", "1_model.latent_dim=4,optimizer=sgd",

@@ -55,7 +55,7 @@ def custom_scalars(run_dir) -> dict[str, dict[str, list[str]]]:
 def test_hparams_of_a_sweep_are_the_swept_keys_and_the_test_metrics(tmp_path):
     tiny = [o for o in TINY if o != "logger=csv"]
     done = subprocess.run([sys.executable, "train.py", "-m", *tiny, "logger=tensorboard",
-                           "model.latent_dim=4,8", "optimizer=adam,sgd", "data.image_size=16",
+                           "model.latent_dim=4,8", "optimizer=adam,sgd",
                            f"hydra.sweep.dir={tmp_path / 'sweep'}",
                            f"paths.cache_dir={tmp_path / 'cache'}"],
                           cwd=ROOT, env=ENV, text=True, capture_output=True, timeout=600)
@@ -93,6 +93,7 @@ def test_the_code_prior_writes_its_custom_scalars_layout(tmp_path):
 
 def test_any_trainer_argument_is_a_trainer_key(capsys, tmp_path):
     code, output = run_entry("train", ["data.num_train=32", "data.num_val=16", "data.num_test=16",
+                                       "data.image_size=16",  # a 768-value PCA fit, not 3072
                                        "model.width=8", "threads=1", "trainer.max_steps=1",
                                        "trainer.enable_progress_bar=false",
                                        f"paths.cache_dir={tmp_path / 'cache'}",

@@ -11,6 +11,8 @@ from aelab.errors import AelabError
 from aelab.run import evaluate, train
 
 IMAGE_METRICS = {"test/mse", "test/psnr", "test/ssim", "val/loss", "epoch", "global_step"}
+# The tests that read finished_run: one xdist group, so one worker trains it, once.
+SHARED = pytest.mark.xdist_group("train_finished_run")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +31,7 @@ def finished_run(tmp_path_factory):
     return run, best
 
 
+@SHARED
 def test_run_writes_metrics_checkpoints_and_events(finished_run):
     run, best = finished_run
     metrics = json.loads((run / "metrics.json").read_text())
@@ -39,6 +42,7 @@ def test_run_writes_metrics_checkpoints_and_events(finished_run):
     assert (run / "checkpoints" / "last.ckpt").exists() and (run / "checkpoints" / "best.ckpt").exists()
 
 
+@SHARED
 def test_checkpoint_is_plain_data_with_the_config(finished_run):
     run, _ = finished_run
     ckpt = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
@@ -48,6 +52,7 @@ def test_checkpoint_is_plain_data_with_the_config(finished_run):
     assert "net.linear.pca.components" in ckpt["state_dict"]
 
 
+@SHARED
 def test_tensorboard_has_scalars_hparams_with_metrics_and_images(finished_run):
     run, _ = finished_run
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
@@ -65,6 +70,7 @@ def test_tensorboard_has_scalars_hparams_with_metrics_and_images(finished_run):
     assert {"test/psnr", "test/ssim"} <= metric_names
 
 
+@SHARED
 def test_eval_reproduces_the_test_metrics(finished_run):
     run, _ = finished_run
     trained = json.loads((run / "metrics.json").read_text())
