@@ -126,3 +126,20 @@ def test_model_compile_reaches_the_wrapped_nets_parts():
     inner = model.net.net  # the conv net inside the linear path
     assert all(getattr(part, "_compiled_call_impl", None) is not None
                for part in (inner.encoder, inner.to_latent, inner.decoder))
+
+
+def test_few_images_fit_from_their_rows_as_from_the_covariance():
+    """LinearPath fits few images of many values by an SVD of the rows (cheap); it must be the
+    same PCA as the covariance's eigendecomposition: the same variances, the same subspace."""
+    from aelab.nets.image.linear_path import LinearPath
+    from aelab.nets.image.pca import PCA
+
+    images = torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    rows = LinearPath((3, 8, 8), 8)
+    rows.fit(images)  # 40 images <= 192 / 2 values: the rows' SVD
+    covariance = PCA((3, 8, 8), 8)
+    covariance.accumulate(images.double())
+    variances = covariance.fit()
+    assert torch.allclose(rows.scale.pow(2), variances.float(), rtol=1e-4)
+    assert torch.allclose(rows.pca.explained, covariance.explained, rtol=1e-5)
+    assert torch.allclose(rows.decode(rows.encode(images)), covariance(images), atol=1e-5)

@@ -58,6 +58,23 @@ class PCA(nn.Module):
         return top.clamp_min(0)
 
     @torch.no_grad()
+    def fit_rows(self, flat: torch.Tensor) -> torch.Tensor:
+        """The same exact fit from an SVD of the (N, D) centred training rows, for few images
+        of many values: O(N^2 D) where the covariance's is O(N D^2 + D^3). Needs N > latent_dim
+        (the rows span at most N - 1 directions). Returns the variances, largest first."""
+        flat = flat.double()
+        mean = flat.mean(0)
+        centred = flat - mean
+        _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+        variances = s.pow(2) / len(flat)  # as the covariance of `fit` (divided by N)
+        k = self.latent_dim
+        self.mean.copy_(mean.float())
+        self.components.copy_(vh[:k].float())
+        self.explained.copy_(variances[:k].sum() / variances.sum().clamp_min(1e-30))
+        self.fitted.fill_(True)
+        return variances[:k]
+
+    @torch.no_grad()
     def fit_lowrank(self, flat: torch.Tensor) -> torch.Tensor:
         """The components from a randomized SVD of (N, D) training rows (Halko et al. 2011):
         for images too large for the D x D covariance. Returns their variances."""
