@@ -35,17 +35,9 @@ text_full_jobs() {  # the Transformers at WordNet's full size (hours of CPU each
 }
 
 image_jobs() {  # the second sizes first
-    local photos5="data.path=outputs/data/photos_5"
-    for recipe in denoise25 upscale2_aug; do
-        echo "$recipe images/photos5/$recipe experiment=restoration/$recipe $photos5"
-    done
-    # the baseline: conv_ae's defaults on the same corrupted photos, for the same 20 epochs
-    local plain="experiment=restoration/_common model=conv_ae scheduler=none $photos5"
-    echo "conv_ae images/photos5/conv_ae_denoise25 $plain corruption=gaussian corruption.sigma=0.098"
-    echo "conv_ae images/photos5/conv_ae_upscale2 $plain corruption=downsample corruption.factor=2"
     local fm="experiment=images/_base model=conv_ae model.latent_dim=32"  # conv_ae's defaults
-    for size in 8000 full; do
-        local limit=""; [ "$size" = 8000 ] && limit="data.limit=8000"
+    fmnist() {
+        local size=$1 limit=""; [ "$size" = 8000 ] && limit="data.limit=8000"
         for recipe in conv_ae_ema resnet_ae_ema; do
             echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
             # the control: the same recipe without the moving average
@@ -55,7 +47,17 @@ image_jobs() {  # the second sizes first
         for recipe in conv_vae conv_vqvae hvae; do
             echo "$recipe images/fmnist_$size/$recipe experiment=images/$recipe $limit"
         done
+    }
+    fmnist 8000
+    local photos5="data.path=outputs/data/photos_5"
+    for recipe in denoise25 upscale2_aug; do
+        echo "$recipe images/photos5/$recipe experiment=restoration/$recipe $photos5"
     done
+    # the baseline: conv_ae's defaults on the same corrupted photos, for the same 20 epochs
+    local plain="experiment=restoration/_common model=conv_ae scheduler=none $photos5"
+    echo "conv_ae images/photos5/conv_ae_denoise25 $plain corruption=gaussian corruption.sigma=0.098"
+    echo "conv_ae images/photos5/conv_ae_upscale2 $plain corruption=downsample corruption.factor=2"
+    fmnist full
 }
 
 tables() {  # experiments/robustness/study.yaml: the tables, from the run dirs
