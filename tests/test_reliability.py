@@ -163,11 +163,13 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_metrics(point, uninterrup
 
 def test_last_ckpt_is_every_epochs_end_even_one_that_did_not_improve(tmp_path):
     """Lightning 2.6 writes save_last's last.ckpt only with a new best; here the second epoch
-    does not improve val/loss, and last.ckpt used to stay at the first."""
-    metrics = train_run(tmp_path / "run", "trainer.max_epochs=2")
+    is not one, and last.ckpt used to stay at the first. (monitor.mode=max on a loss that falls
+    from the first epoch to the second: only the first can be the best, whatever the net.)"""
+    metrics = train_run(tmp_path / "run", "trainer.max_epochs=2", "monitor.mode=max")
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
-    assert best["global_step"] < metrics["global_step"]  # the case: no new best at the end
+    assert best["fit_metrics"]["val/loss"] > metrics["val/loss"]  # the loss fell...
+    assert best["global_step"] < metrics["global_step"]  # ...so no new best at the end
     assert last["global_step"] == metrics["global_step"] == 6
     assert last["fit_metrics"]["val/loss"] == metrics["val/loss"]
 
