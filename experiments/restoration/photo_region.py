@@ -12,7 +12,7 @@ the comparison that favours it.
 
     python experiments/restoration/photo_region.py --denoise RUN --upscale RUN [--upscale RUN]
 
-It shares aelab.classical's noise, BM3D, PSNR and Y-channel PSNR.
+It shares classical.py's noise, BM3D, PSNR and Y-channel PSNR.
 """
 
 import argparse
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from aelab.classical import add_noise, denoisers, psnr, psnr_y
+from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y
 from aelab.generation.image_file import load_image, save_image
 from aelab.run import generate, load_run
 
@@ -99,7 +99,7 @@ def main() -> None:
         out_file = generate(str(run), "denoise", input=str(noisy_file))
         out = load_image(out_file, 3)
         save_image(out, args.out / f"noisy{round(sigma * 255)}_{run.name}.png")
-        bm3d = denoisers(channels=3)["bm3d"]  # aelab.classical's: bm3d_rgb, told the true sigma
+        bm3d = denoisers(channels=3)["bm3d"]  # classical.py's: bm3d_rgb, told the true sigma
         bm3d_out = torch.from_numpy(bm3d(noisy[0].permute(1, 2, 0).double().numpy(),
                                          sigma)).permute(2, 0, 1)[None].float()
         save_image(bm3d_out, args.out / f"noisy{round(sigma * 255)}_bm3d.png")

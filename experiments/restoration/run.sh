@@ -12,8 +12,8 @@ FASHION=${FASHION:-../shared/datasets/fashion_mnist}
 HERE=experiments/restoration
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
 
-python -m aelab.classical --data "$PHOTOS" --out $HERE/classical_photos.json
-python -m aelab.classical --data "$FASHION" --sigmas 76.5 --factors 2 \
+python -m experiments.restoration.classical --data "$PHOTOS" --out $HERE/classical_photos.json
+python -m experiments.restoration.classical --data "$FASHION" --sigmas 76.5 --factors 2 \
     --out $HERE/classical_fashion_mnist.json  # sigma 0.3, the bottleneck run's setting
 
 run() { python train.py experiment=restoration/"$1" "${@:2}" hydra.run.dir="$OUT/$1"; }
@@ -30,9 +30,9 @@ for r in fashion_denoise fashion_upscale2; do run $r data.path="$FASHION"; done
 python train.py experiment=history/restoration/upscale4_lowres seed=1 data.path="$PHOTOS" \
     hydra.run.dir="$OUT/upscale4_lowres_seed1"
 
-python $HERE/table.py --classical $HERE/classical_photos.json --name photos \
+python -m experiments.restoration.table --classical $HERE/classical_photos.json --name photos \
     --runs "$OUT"/{denoise15,denoise25,denoise50,upscale2,upscale2_aug,upscale4,upscale4_aug,upscale4_long,upscale4_l1,upscale4_psnr,upscale4_psnr_depth3,upscale4_psnr_depth3_ema,upscale4_lowres,upscale4_lowres_seed1,upscale4_lowres_wide,upscale4_lowres_psnr,upscale4_l1_depth3_w24,upscale4_lowres_crop28,upscale4_lowres_crop24,upscale4_lowres_border,bottleneck_denoise25,bottleneck_upscale2,upscale4_lowres_biasfree,upscale4_lowres_biasfree_psnr}
-python $HERE/table.py --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
+python -m experiments.restoration.table --classical $HERE/classical_fashion_mnist.json --name fashion_mnist \
     --runs "$OUT"/{fashion_denoise,fashion_upscale2}
 
 # The x4 nets averaged over the 8 flips and quarter turns of their input (EDSR+), into each
@@ -73,6 +73,6 @@ python $HERE/per_photo.py "$OUT"/upscale4_lowres_{photos3,photos5,photos5_seed3,
 
 # A region of a test photo (192x320), restored whole through generate.py input= (tiled),
 # BM3D on the same region; the side-by-side figure and the scores are kept here.
-python $HERE/photo_region.py --denoise "$OUT/denoise25" --upscale "$OUT/upscale2_aug" "$OUT/upscale4_aug" \
+python -m experiments.restoration.photo_region --denoise "$OUT/denoise25" --upscale "$OUT/upscale2_aug" "$OUT/upscale4_aug" \
     --out "$OUT/region"
 mkdir -p $HERE/region && cp "$OUT"/region/{side_by_side.png,region.json} $HERE/region/

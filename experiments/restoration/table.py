@@ -4,7 +4,7 @@
         --runs outputs/restoration/photos_* --name photos
 
 For each run (a train.py run dir trained with corruption=gaussian or corruption=downsample):
-- denoising: the net restores exactly the noisy images aelab.classical gave BM3D and NLM (the
+- denoising: the net restores exactly the noisy images classical.py gave BM3D and NLM (the
   same seeded subset, the same seeded noise), so the rows compare like with like; the run's
   own test/psnr over the whole test split (its own seeded noise) is listed beside it;
 - super-resolution: the net on the whole test split, RGB PSNR and Y-channel PSNR (border =
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from aelab.callbacks.image_grid import interleave_rows, make_grid
-from aelab.classical import add_noise, denoisers, psnr, psnr_y, test_subset
+from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y, test_subset
 from aelab.data.corruption import Downsample, GaussianNoise
 from aelab.generation.image_file import save_image
 from aelab.run import load_run
@@ -58,7 +58,7 @@ def run_minutes(run: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classical", type=Path, required=True, help="aelab.classical's JSON")
+    parser.add_argument("--classical", type=Path, required=True, help="classical.py's JSON")
     parser.add_argument("--runs", type=Path, nargs="+", required=True)
     parser.add_argument("--name", required=True, help="output names: <name>.md, <name>.json")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for the outputs")
