@@ -50,11 +50,9 @@ class PCA(nn.Module):
         covariance = outer / count - torch.outer(mean, mean)
         values, vectors = torch.linalg.eigh(covariance)  # ascending
         top = values.flip(0)[:self.latent_dim]
-        self.mean.copy_(mean.float())
-        self.components.copy_(vectors.flip(1)[:, :self.latent_dim].T.float())
-        self.explained.copy_(top.clamp_min(0).sum() / values.clamp_min(0).sum())
-        self.fitted.fill_(True)
         self._sums = None
+        self._store(mean, vectors.flip(1)[:, :self.latent_dim].T,
+                    top.clamp_min(0).sum() / values.clamp_min(0).sum())
         return top.clamp_min(0)
 
     @torch.no_grad()
@@ -68,10 +66,7 @@ class PCA(nn.Module):
         _, s, vh = torch.linalg.svd(centred, full_matrices=False)
         variances = s.pow(2) / len(flat)  # as the covariance of `fit` (divided by N)
         k = self.latent_dim
-        self.mean.copy_(mean.float())
-        self.components.copy_(vh[:k].float())
-        self.explained.copy_(variances[:k].sum() / variances.sum().clamp_min(1e-30))
-        self.fitted.fill_(True)
+        self._store(mean, vh[:k], variances[:k].sum() / variances.sum().clamp_min(1e-30))
         return variances[:k]
 
     @torch.no_grad()
@@ -84,11 +79,16 @@ class PCA(nn.Module):
                                     niter=4)
         variances = s.pow(2) / max(len(flat) - 1, 1)
         total = (flat - mean).pow(2).sum() / max(len(flat) - 1, 1)
-        self.mean.copy_(mean)
-        self.components.copy_(v[:, :k].T)
-        self.explained.copy_(variances[:k].sum() / total)
-        self.fitted.fill_(True)
+        self._store(mean, v[:, :k].T, variances[:k].sum() / total)
         return variances[:k]
+
+    def _store(self, mean: torch.Tensor, components: torch.Tensor,
+               explained: torch.Tensor) -> None:
+        """The fit's result into the buffers (a checkpoint holds them), whichever solver gave it."""
+        self.mean.copy_(mean.float())
+        self.components.copy_(components.float())
+        self.explained.copy_(explained.float())
+        self.fitted.fill_(True)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return (x.flatten(1) - self.mean) @ self.components.T
