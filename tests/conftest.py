@@ -26,43 +26,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
-
-
-def _memoise_large_eigh() -> None:
-    """PCA's fit (the linear path of conv_ae, the suite's default model) ends in the
-    eigendecomposition of the 3072 x 3072 covariance of 32-px RGB images: ~6 CPU s, half of
-    the suite's time when every short run paid it. Most runs fit the same seeded shapes
-    split, so within a test process the decomposition of a covariance seen before is the
-    one computed for it, by content (bitwise the same matrix gives bitwise the same result;
-    any other matrix is decomposed afresh). Small matrices are left alone."""
-    import hashlib
-
-    import torch
-
-    real = torch.linalg.eigh
-    if getattr(real, "memoised", False):
-        return
-    cache: dict[tuple, tuple] = {}
-
-    def eigh(matrix, *args, **kwargs):
-        if (args or kwargs or not isinstance(matrix, torch.Tensor) or matrix.ndim != 2
-                or matrix.shape[0] < 1024 or matrix.requires_grad or matrix.device.type != "cpu"):
-            return real(matrix, *args, **kwargs)
-        key = (matrix.dtype, tuple(matrix.shape),
-               hashlib.blake2b(matrix.contiguous().numpy().tobytes(), digest_size=32).digest())
-        if key not in cache:
-            if len(cache) >= 4:
-                cache.pop(next(iter(cache)))
-            cache[key] = tuple(t.clone() for t in real(matrix))
-        values, vectors = cache[key]
-        return torch.return_types.linalg_eigh((values.clone(), vectors.clone()))
-
-    eigh.memoised = True
-    torch.linalg.eigh = eigh
-
-
-_memoise_large_eigh()
-
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
