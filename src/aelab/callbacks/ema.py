@@ -25,14 +25,14 @@ steps as on 60,000:
   resumed run goes on with the decay the uninterrupted one had.
 
 Lightning's `WeightAveraging` does the averaging and the swap; this adds three things. The
-average moves by one foreach lerp over all the weights: 0.7-1% of a training step of the
-text_wordnet Transformer LM on one CPU thread, where Lightning's own `EMAWeightAveraging` (one
-call per tensor) takes 2-3.5%. The decay of that lerp follows the update count (above),
-kept as a Python int so that no step waits on the device to read it. And after `fit`,
-`trainer.test(ckpt_path=best)` runs the callback's checkpoint hook again, which would load
-the checkpoint's raw weights back into the model, so the test stage would score the weights
-the average was meant to replace; here, outside fitting, the checkpoint's state_dict (the
-average) is what the model keeps.
+average moves by one foreach lerp over all the weights: a small share of a training step of
+the text_wordnet Transformer LM on one CPU thread, several times less than Lightning's own
+`EMAWeightAveraging` (one call per tensor) took there. The decay of that lerp follows the
+update count (above), kept as a Python int so that no step waits on the device to read it.
+And after `fit`, `trainer.test(ckpt_path=best)` runs the callback's checkpoint hook again,
+which would load the checkpoint's raw weights back into the model, so the test stage would
+score the weights the average was meant to replace; here, outside fitting, the checkpoint's
+state_dict (the average) is what the model keeps.
 """
 
 import logging

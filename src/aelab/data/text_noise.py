@@ -8,8 +8,8 @@ most `shuffle` positions (local shuffle). The decoder still has to produce the c
 sentence.
 
 The whole batch is noised at once, on the batch's own device. The loop over sentences it
-replaces took 42 ms per batch of 128 on a CPU core (this takes 0.6 ms), and on an H100 the
-denoising AE's epochs took 49 s against the plain AE's 28 s.
+replaces was far slower on a CPU core and set the pace of the denoising AE's epochs on a GPU,
+well behind the plain AE's (experiments/text_wordnet/README.md, the GPU plan at its end).
 """
 
 import torch

@@ -10,7 +10,7 @@ cosine schedule alpha = cos(phi), sigma = sin(phi) (Nichol & Dhariwal, 2021), ph
 PHI_MAX. PHI_MAX stops short of pi/2, where alpha would be 0: at t = 1, sigma / alpha = 20.
 Why: noise prediction recovers x0 = (x - sigma eps) / alpha, which multiplies the net's error
 by sigma / alpha; at 80 (EDM's largest noise level) DDIM's samples of a toy 2-d mixture came
-out with twice the data's spread, at 20 within 10%. What it costs: x_1 keeps 5% of the code
+out far wider than the data, at 20 close to it. What it costs: x_1 keeps 5% of the code
 (alpha = 0.05) while sampling starts from pure noise, a 0.25% difference in variance. The
 net predicts `eps` or `v` = alpha eps - sigma x0 (Salimans & Ho, 2022: well scaled at every
 t, the default); sampling is deterministic DDIM (eta = 0).

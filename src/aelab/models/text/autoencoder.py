@@ -6,15 +6,17 @@ Scores: `rec_ppl` (perplexity of the clean sentence given the code), `token_acc`
 
 Its defaults (conf/model/lstm_ae.yaml) are the best recipe of experiments/text_wordnet: the
 code is read from the encoder's final states and its max-pool (`model.encoder.pool`), it
-also feeds the decoder's output layer through a gated vote (`model.decoder.skip=gated`:
-BLEU 0.27 -> 0.37 for the plain vote, -> 0.53 gated with a 256-d code), and it lies on a
-sphere (`code_norm`).
+also feeds the decoder's output layer through a gated vote (`model.decoder.skip=gated`: the
+gated vote gave the best BLEU of the text_wordnet screen, the plain one less, none least:
+experiments/text_wordnet/README.md#how-the-ae-got-to-bleu-05), and it lies on a sphere
+(`code_norm`).
 
 `code_norm=sphere` puts every code on the sphere of radius sqrt(latent_dim), so its
 entries have unit RMS, as in ARAE (Zhao et al., 2018). Why: nothing bounds a plain AE's
-code, and under Adam it grew to an RMS of 5-7 within 25 steps on WordNet, saturating the
-decoder's initial state (tanh) for 98% of its units. At latent_dim=64 learning recovered
-after a few hundred steps; at 256 it stalled for good, and the sphere fixes that. Codes the
+code, and under Adam it grew large within a few dozen steps on WordNet, saturating the
+decoder's initial state (tanh) for nearly all its units. At latent_dim=64 learning recovered
+after a few hundred steps; at 256 it stalled for good, and the sphere fixes that
+(experiments/text_wordnet/README.md#things-tried). Codes the
 decoder is given (interpolations, say) are projected onto the same sphere.
 """
 

@@ -169,8 +169,9 @@ class LatentTextModel(TextModel):
             raise AelabError(str(err)) from None
         self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * self.latent_outputs)
         # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
-        # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet 15% of the
-        # test words are <unk>, free credit for copying a symbol that says nothing);
+        # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet a good share
+        # of the test words are <unk>, experiments/text_wordnet/README.md: free credit for
+        # copying a symbol that says nothing);
         # `bleu_input`, with a corruption: the noisy input itself as the "reconstruction".
         self.bleu = BLEUScore(n_gram=4)
         self.bleu_known = BLEUScore(n_gram=4)

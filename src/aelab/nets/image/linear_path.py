@@ -60,7 +60,7 @@ class LinearPath(nn.Module):
         pixels = math.prod(images.shape[1:])
         if self.pca.latent_dim < len(images) <= pixels // 2:
             # Few images of many values (a small dataset, the tests): the SVD of the rows is
-            # the same fit at a fraction of the covariance's cost (3072 values: 6 CPU s).
+            # the same fit at a fraction of the covariance's cost.
             variances = self.pca.fit_rows(unit(images).flatten(1).cpu())
         elif pixels <= EXACT_MAX_PIXELS:
             for start in range(0, len(images), batch_size):

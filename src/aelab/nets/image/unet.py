@@ -13,7 +13,7 @@ pixels into channels (pixel unshuffle, lossless) and the head unfolds them (pixe
 ESPCN). For x4 upscaling the bicubic input holds no detail finer than its 4x4 blocks, so
 full-resolution stages spend much of their compute where the input has nothing new; on the
 folded grid the same compute buys a wider, deeper net (EDSR's body runs at the low
-resolution). On the photo patches it matched the x4 U-Net at 1.45x its images/s
+resolution). On the photo patches it matched the x4 U-Net at a higher images/s
 (experiments/restoration/README.md).
 
 `bias_free=true` drops every additive constant (conv biases) and centres the input on its
