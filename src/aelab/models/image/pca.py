@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torchmetrics import MetricCollection
 
 from aelab.errors import AelabError
-from aelab.models.image.autoencoder import ImageModel
+from aelab.models.image.base import ImageModel
 
 
 class ImagePCA(ImageModel):

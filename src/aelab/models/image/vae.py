@@ -17,13 +17,13 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from aelab.models.image.autoencoder import ImageModel
-from aelab.models.image.likelihood import (
+from aelab.models.image.base import ImageModel
+from aelab.objectives.gaussian import DiagonalGaussian
+from aelab.objectives.likelihood import (
     discretized_gaussian_log_prob,
     discretized_logistic_mixture_log_prob,
     logistic_mixture_mean,
 )
-from aelab.objectives.gaussian import DiagonalGaussian
 from aelab.objectives.vae import VAEObjective, vae_charts
 from aelab.options import PositiveFloat, PositiveInt
 
