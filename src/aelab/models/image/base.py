@@ -95,7 +95,6 @@ class ImageModel(Capabilities, L.LightningModule):
     """
 
     modality = "image"
-    latent_outputs = 1  # a VAE's encoder returns mean and log-variance: 2
     tasks = frozenset({"reconstruct", "interpolate", "sample"})
     instead = {"denoise": "train it with a noise or mask corruption (corruption=gaussian, "
                           "salt_pepper or mask), then run task=denoise on that run",
@@ -111,11 +110,15 @@ class ImageModel(Capabilities, L.LightningModule):
                  optimizer: Callable, *, latent_dim: PositiveInt | None,
                  depth: NonNegativeInt | None, width: PositiveInt | None, compile: bool | str,
                  scheduler: Callable | None = None, monitor: str = "val/loss",
-                 corruption: Corruption | None = None):
+                 corruption: Corruption | None = None, latent_outputs: int = 1,
+                 values_per_channel: int = 1):
+        """`latent_outputs` and `values_per_channel` are the objective's, not options: what it
+        asks of the net's encoder (a VAE's mean and log-variance: 2 per latent dimension) and
+        of its decoder (a likelihood's parameters per subpixel)."""
         super().__init__()
         self.net = complete_net(net, tuple(image_shape), latent_dim=latent_dim, depth=depth,
-                                width=width, latent_outputs=self.latent_outputs,
-                                decoder_channels=self.decoder_channels(image_shape[0]))
+                                width=width, latent_outputs=latent_outputs,
+                                decoder_channels=image_shape[0] * values_per_channel)
         self.image_shape, self.latent_dim = tuple(image_shape), latent_dim
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
@@ -131,10 +134,6 @@ class ImageModel(Capabilities, L.LightningModule):
             stage: MetricCollection(corruption.baseline_metrics(channels) if corruption else {},
                                     prefix=f"{stage}/")
             for stage in ("val", "test")})
-
-    def decoder_channels(self, channels: int) -> int:
-        """Values the decoder gives per pixel: one per channel (a VAE's likelihood may ask more)."""
-        return channels
 
     @property
     def code_size(self) -> int | None:

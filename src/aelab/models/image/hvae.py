@@ -20,13 +20,13 @@ from aelab.nets.image.hvae import GroupSample
 
 
 class ImageHVAE(ImageVAE):
-    latent_outputs = 1  # the net reads each group's mean and log-variance itself
     dashboard = {"VAE": {**ImageVAE.dashboard["VAE"],
                          "KL per latent group, coarsest first (nats)": [r"^val/kl_group\d+$"]}}
 
     def __init__(self, *args, **kwargs):
-        # Its prior is the hierarchy's own (the net's top-down path), not model.prior's.
-        super().__init__(*args, prior="standard", prior_components=1, **kwargs)
+        # Its prior is the hierarchy's own (the net's top-down path), not model.prior's; the
+        # net reads each group's mean and log-variance itself (one output per latent dim).
+        super().__init__(*args, prior="standard", prior_components=1, latent_outputs=1, **kwargs)
         self.group_kl = torch.nn.ModuleList(MeanMetric() for _ in self.net.group_levels)
 
     @property

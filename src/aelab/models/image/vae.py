@@ -36,19 +36,16 @@ class ImageVAE(VAEObjective, ImageModel):
                                                    "discretized_logistic_mixture"],
                  mixture_components: PositiveInt, decoder_variance: Literal["learned", "fixed"],
                  decoder_std: PositiveFloat, **kwargs):
-        # Set before the base class builds the net, which asks decoder_channels.
+        # A mixture's K weights, K means and K log-scales for every channel of every pixel.
+        mixture = likelihood == "discretized_logistic_mixture"
+        super().__init__(*args, values_per_channel=3 * mixture_components if mixture else 1,
+                         **kwargs)
         self.likelihood, self.components = likelihood, mixture_components
-        super().__init__(*args, **kwargs)
         # One log-std per channel, shared by all pixels (Rybkin et al., 2021: "sigma-VAE").
         log_std = torch.full((self.image_shape[0], 1, 1), math.log(decoder_std))
         self.log_std = nn.Parameter(log_std, requires_grad=decoder_variance == "learned")
         self.pixels = math.prod(self.image_shape)
         self.test_nll = MeanMetric()
-
-    def decoder_channels(self, channels: int) -> int:
-        # A mixture's K weights, K means and K log-scales for every channel of every pixel.
-        mixture = self.likelihood == "discretized_logistic_mixture"
-        return channels * 3 * self.components if mixture else channels
 
     # -- the model -------------------------------------------------------------------------
     def mean_image(self, params: torch.Tensor) -> torch.Tensor:

@@ -58,21 +58,22 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
     `width` (hidden units), `embed_dim`, `dropout`; every default is in the model's yaml."""
 
     modality = "text"
-    latent_dim = 0  # no code; a LatentTextModel sets its own before the decoder is built
-    latent_outputs = 1
 
     def __init__(self, vocab_size: int, optimizer, *, decoder: Callable, depth: PositiveInt,
                  width: PositiveInt, embed_dim: PositiveInt, dropout: DropProbability,
                  max_gen_len: PositiveInt, scheduler=None, monitor: str = "val/loss",
-                 corruption: WordNoise | None = None):
+                 corruption: WordNoise | None = None, code_dim: int = 0):
+        """`code_dim` is the subclass's, not an option: the size of the code the decoder is
+        conditioned on (a LatentTextModel's latent_dim; 0, no code, for a language model)."""
         super().__init__()
+        self.latent_dim = code_dim
         self.vocab_size, self.max_gen_len = vocab_size, max_gen_len
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
         self.net_sizes = {"vocab_size": vocab_size, "embed_dim": embed_dim, "width": width,
                           "depth": depth, "dropout": dropout}
         try:
-            self.decoder = decoder(latent_dim=self.latent_dim, **self.net_sizes)
+            self.decoder = decoder(latent_dim=code_dim, **self.net_sizes)
         except ValueError as err:
             raise AelabError(str(err)) from None
         # "nll": the model's likelihood of the text; "rec": reconstruction given the code.
@@ -160,14 +161,16 @@ class LatentTextModel(TextModel):
     instead = {"denoise": "train it with corruption=word_noise, then run task=denoise on that run",
                "upscale": "upscaling is an image task (corruption=downsample)"}
 
-    def __init__(self, *args, encoder: Callable, latent_dim: PositiveInt, **kwargs):
-        self.latent_dim = latent_dim  # before the base class builds the decoder for it
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, encoder: Callable, latent_dim: PositiveInt, latent_outputs: int = 1,
+                 **kwargs):
+        """`latent_outputs` is the objective's, not an option: the encoder's outputs per latent
+        dimension (a VAE's mean and log-variance: 2)."""
+        super().__init__(*args, code_dim=latent_dim, **kwargs)
         try:
             self.encoder = encoder(**self.net_sizes)
         except ValueError as err:
             raise AelabError(str(err)) from None
-        self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * self.latent_outputs)
+        self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * latent_outputs)
         # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
         # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet 15% of the
         # test words are <unk>, free credit for copying a symbol that says nothing);
