@@ -1,4 +1,5 @@
-"""The deterministic image autoencoder (MSE / PSNR / SSIM); its base is `ImageModel`
+"""The deterministic image autoencoder (MSE / PSNR / SSIM): the autoencoder objective
+(`aelab.objectives.autoencoder`, shared with the sentence autoencoder) on `ImageModel`
 (models/image/base.py, importable from here as before)."""
 
 from collections.abc import Callable
@@ -6,11 +7,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
 
 from aelab.errors import AelabError
 from aelab.models.image.base import ImageModel
 from aelab.nets.image.linear_path import WithLinearPath
+from aelab.objectives.autoencoder import AutoencoderObjective
 from aelab.options import NonNegativeInt
 
 
@@ -30,7 +31,7 @@ def dihedral_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -
     return total / (2 * len(turns))
 
 
-class ImageAutoencoder(ImageModel):
+class ImageAutoencoder(AutoencoderObjective, ImageModel):
     """The deterministic autoencoder: the net's reconstruction scored by `loss`.
 
     Its net either encodes to a vector code (conv, resnet, mlp: every task) or has none
@@ -73,6 +74,11 @@ class ImageAutoencoder(ImageModel):
             self.net = WithLinearPath(self.net, self.image_shape, self.latent_dim)
         # The net's output is an image (scored as it is, clipped) rather than logits.
         self.image_output = residual or getattr(self.net, "outputs_image", False)
+        if self.code_norm != "none" and (linear_path == "pca" or not self.has_code):
+            why = "no vector code" if not self.has_code else "PCA's code, which the sphere would distort"
+            raise AelabError(f"model.code_norm={self.code_norm}: {type(self.net).__name__} has "
+                             f"{why}; set model.code_norm=none"
+                             + ("" if not self.has_code else " (or model.linear_path=none)"))
 
     def on_fit_start(self) -> None:
         """Fit the linear path's PCA on the whole training split, once: a resumed run has it
@@ -106,6 +112,9 @@ class ImageAutoencoder(ImageModel):
             raise AelabError(f"{type(self.net).__name__} has no vector code to encode to")
         return super().encode(x)
 
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return super().decode(self.project(z))
+
     def output(self, inputs: torch.Tensor) -> torch.Tensor:
         """The net's output for `inputs`: logits, or with `residual` the unclipped image;
         with `self_ensemble` (eval.py self_ensemble=true), outside training, its mean over
@@ -116,7 +125,7 @@ class ImageAutoencoder(ImageModel):
 
     def net_output(self, inputs: torch.Tensor) -> torch.Tensor:
         net = self.net
-        out = net.decode_logits(net.encode(inputs)) if self.has_code else net.forward_logits(inputs)
+        out = net.decode_logits(self.encode(inputs)) if self.has_code else net.forward_logits(inputs)
         return inputs + out if self.residual else out
 
     def to_image(self, out: torch.Tensor) -> torch.Tensor:
@@ -149,17 +158,13 @@ class ImageAutoencoder(ImageModel):
             return 10 * torch.log10(per_image + 1e-8).mean()  # 1e-8: an 80 dB ceiling
         return F.mse_loss(image, target)
 
-    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
-              batch_idx: int) -> torch.Tensor:
-        inputs = self.step_inputs(images, stage, batch_idx)
-        out = self.output(inputs)
-        loss = self.reconstruction_loss(out, images)
+    def reconstruct_output(self, inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        return self.output(inputs)
+
+    def score(self, stage: str, out: torch.Tensor, images: torch.Tensor,
+              inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
+        metrics = self.stage_metrics(stage)
         metrics.update(self.to_image(out).detach().contiguous(), images)  # NCHW for .view
         self.log_baselines(stage, inputs, images)
-        # on_epoch accumulates on the device; nothing here forces a host sync per step.
-        # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
-        # to keep the all-reduce off every step); the torchmetrics objects sync themselves.
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True,
-                 prog_bar=True, batch_size=len(images), sync_dist=stage != "train")
         self.log_dict(metrics, on_step=False, on_epoch=True)
-        return loss
+        return self.reconstruction_loss(out, images), len(images)

@@ -18,6 +18,7 @@ from aelab.data.corruption import Corruption, seeded_generator, step_generator
 from aelab.errors import AelabError
 from aelab.models.capabilities import Capabilities
 from aelab.models.optim import configure
+from aelab.models.stages import StepsByStage
 from aelab.options import NonNegativeInt, PositiveInt
 
 
@@ -83,7 +84,7 @@ def complete_net(net: Callable[..., nn.Module], image_shape: tuple[int, int, int
         raise AelabError(f"cannot build the model for images of shape {image_shape}: {err}") from None
 
 
-class ImageModel(Capabilities, L.LightningModule):
+class ImageModel(Capabilities, StepsByStage, L.LightningModule):
     """Wraps any net with encode / decode_logits / decode (see `aelab.nets.image`).
 
     `net` is a partial (Hydra `_partial_: true`) completed here with the image shape the
@@ -177,7 +178,7 @@ class ImageModel(Capabilities, L.LightningModule):
     def corrupt_with(self, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return images if self.corruption is None else self.corruption(images, generator)
 
-    def step_inputs(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
+    def step_source(self, images: torch.Tensor, stage: str, batch_idx: int) -> torch.Tensor:
         """The net's input for a batch (noise as `step_generator` says)."""
         return self.corrupt_with(images, step_generator(stage, batch_idx, images.device))
 
@@ -187,14 +188,9 @@ class ImageModel(Capabilities, L.LightningModule):
             self.baseline_metrics[stage].update(inputs.contiguous(), images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train", self.train_metrics, batch_idx)
-
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "val", self.val_metrics, batch_idx)
-
-    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self._step(batch, "test", self.test_metrics, batch_idx)
+    def stage_metrics(self, stage: str) -> MetricCollection:
+        """The reconstruction metrics of `stage` (train: no SSIM)."""
+        return getattr(self, f"{stage}_metrics")
 
     def configure_optimizers(self) -> dict:
         return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,

@@ -72,8 +72,8 @@ class ImageHVAE(ImageVAE):
         return -(torch.logsumexp(log_w, 0) - math.log(self.iw_samples))
 
     # -- steps -----------------------------------------------------------------------------
-    def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.step_inputs(images, stage, batch_idx)
+    def _step(self, images, stage, batch_idx):
+        inputs = self.step_source(images, stage, batch_idx)
         n = len(images)
         features = self.net.bottom_up(inputs)  # once: every pass below is top-down only
         params, draws = self.net.top_down(n, features)
@@ -88,6 +88,7 @@ class ImageHVAE(ImageVAE):
                     metric.update(group_kl[:, g])
                     self.log(f"val/kl_group{g}", metric, on_epoch=True, batch_size=n)
             means, mean_draws = self.net.top_down(n, features, sample=False)
+            metrics = self.stage_metrics(stage)
             metrics.update(self.mean_image(means).contiguous(), images)
             self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)

@@ -9,7 +9,6 @@ score the projection exactly as an autoencoder's reconstruction (`val/psnr`, `te
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
 
 from aelab.errors import AelabError
 from aelab.models.image.base import ImageModel
@@ -52,15 +51,15 @@ class ImagePCA(ImageModel):
             self.net.fit()
         self.log("train/explained_variance", self.net.explained.float())
 
-    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
-              batch_idx: int) -> None:
+    def _step(self, images: torch.Tensor, stage: str, batch_idx: int) -> None:
         if not self.net.fitted and self.trainer.sanity_checking:
             return  # nothing to check yet
         if not self.net.fitted:
             raise AelabError("model=pca is scored before it was fitted: train it first "
                              "(one epoch over the training split)")
-        inputs = self.step_inputs(images, stage, batch_idx)
+        inputs = self.step_source(images, stage, batch_idx)
         out = self(inputs)
+        metrics = self.stage_metrics(stage)
         metrics.update(out.contiguous(), images)
         self.log_baselines(stage, inputs, images)
         self.log(f"{stage}/loss", F.mse_loss(out, images), on_epoch=True, prog_bar=True,

@@ -86,8 +86,8 @@ class ImageVAE(VAEObjective, ImageModel):
         return self.pixel_log_prob(x.repeat(k, 1, 1, 1), params).view(k, -1)
 
     # -- steps -----------------------------------------------------------------------------
-    def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.step_inputs(images, stage, batch_idx)
+    def _step(self, images, stage, batch_idx):
+        inputs = self.step_source(images, stage, batch_idx)
         posterior = self.posterior(inputs)
 
         def log_likelihood(z):
@@ -100,6 +100,7 @@ class ImageVAE(VAEObjective, ImageModel):
                          on_epoch=False, batch_size=len(images))
             return loss
         with torch.no_grad():
+            metrics = self.stage_metrics(stage)
             metrics.update(self.decode(posterior.mode()).contiguous(), images)
             self.log_baselines(stage, inputs, images)
             self.log_dict(metrics, on_step=False, on_epoch=True)

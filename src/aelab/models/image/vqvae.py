@@ -26,7 +26,8 @@ class ImageVQVAE(ImageAutoencoder):
 
     def __init__(self, *args, **kwargs):
         # its decoder makes the image, every pixel of it scored
-        super().__init__(*args, residual=False, loss_border=0, linear_path="none", **kwargs)
+        super().__init__(*args, residual=False, loss_border=0, linear_path="none", code_norm="none",
+                         **kwargs)
         self.usage = torch.nn.ModuleDict({stage: CodebookUsage(self.net.quantizer.num_codes)
                                           for stage in ("val", "test")})
 
@@ -41,8 +42,8 @@ class ImageVQVAE(ImageAutoencoder):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.quantize(self.net.encode(x))[1]
 
-    def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.step_inputs(images, stage, batch_idx)
+    def _step(self, images, stage, batch_idx):
+        inputs = self.step_source(images, stage, batch_idx)
         quantised, codes, commitment = self.net.quantize(self.net.encode(inputs))
         logits = self.net.decode_logits(quantised)
         recon = torch.sigmoid(logits)
@@ -52,6 +53,7 @@ class ImageVQVAE(ImageAutoencoder):
                  batch_size=n, sync_dist=stage != "train")
         self.log(f"{stage}/commitment", commitment, on_epoch=True, batch_size=n,
                  sync_dist=stage != "train")
+        metrics = self.stage_metrics(stage)
         metrics.update(recon.detach().contiguous(), images)
         self.log_dict(metrics, on_step=False, on_epoch=True)
         if stage in self.usage:

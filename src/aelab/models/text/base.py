@@ -102,24 +102,18 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
         self.token_acc[stage].update(accuracy, weight=mask.sum())
         self.log(f"{stage}/token_acc", self.token_acc[stage], on_epoch=True, batch_size=n)
 
-    def score_tokens(self, stage: str, logits, targets, kind: str) -> torch.Tensor:
-        """Per-token loss (nats) of teacher-forced `logits`, logged; on val/test also the
-        sentence likelihood of `kind` ("nll" or "rec") and the token accuracy."""
+    def score_tokens(self, stage: str, logits, targets, kind: str) -> tuple[torch.Tensor, int]:
+        """Per-token loss (nats) of teacher-forced `logits` and the tokens it averages over;
+        on val/test the sentence likelihood of `kind` ("nll" or "rec") and the token accuracy
+        are logged. The epoch's loss is then the batches' per-token losses weighted by their
+        token counts (not sentences: that would favour short sentences), so it is the split's
+        total NLL / tokens = ln(ppl) of the same sentences."""
         nll = sentence_nll(logits, targets)
         tokens = int((targets != PAD_ID).sum())
-        loss = nll.sum() / tokens
-        n = len(targets)
-        # The epoch's loss is the mean of the batches' per-token losses weighted by their
-        # token counts (not sentences: that would favour short sentences), so it is the
-        # split's total NLL / tokens = ln(ppl) of the same sentences.
-        # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
-        # to keep the all-reduce off every step); the Metric objects sync themselves.
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=tokens, sync_dist=stage != "train")
         if stage != "train":
             self.update_likelihood(stage, kind, nll, targets)
-            self.log_token_accuracy(stage, logits, targets, n)
-        return loss
+            self.log_token_accuracy(stage, logits, targets, len(targets))
+        return nll.sum() / tokens, tokens
 
     def update_likelihood(self, stage: str, kind: str, nll: torch.Tensor,
                           targets: torch.Tensor) -> None:
