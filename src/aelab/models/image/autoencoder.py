@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from aelab.errors import AelabError
-from aelab.models.image.base import ImageModel
+from aelab.models.image.base import ImageModel, PixelLoss, pixel_loss
 from aelab.nets.image.linear_path import WithLinearPath
 from aelab.objectives.autoencoder import AutoencoderObjective
 from aelab.options import NonNegativeInt
@@ -49,7 +48,7 @@ class ImageAutoencoder(AutoencoderObjective, ImageModel):
     # does not go through `output` sets None, and eval.py refuses it.
     self_ensemble: bool | None = False
 
-    def __init__(self, *args, loss: Literal["mse", "l1", "psnr", "bce"], residual: bool,
+    def __init__(self, *args, loss: PixelLoss, residual: bool,
                  loss_border: NonNegativeInt, linear_path: Literal["pca", "none"], **kwargs):
         if residual and loss == "bce":
             raise AelabError(f"model.loss={loss} with model.residual=true: a residual output "
@@ -136,35 +135,20 @@ class ImageAutoencoder(AutoencoderObjective, ImageModel):
         return self.to_image(self.output(x))
 
     def reconstruction_loss(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """mse; l1 (the mean absolute error, as EDSR trains: it leaves a zero correction where
-        the net is unsure, on flat regions, instead of a small average one); psnr (minus the
-        mean per-image PSNR, HINet's and NAFNet's PSNR loss: the metric the restoration tables
-        average, so an image already near-perfect, flat sky, weighs as much in dB as a
-        textured one, where mse lets the large errors dominate); bce on logits. With
-        `loss_border`, on the pixels at least that far from the edge only (SRCNN scores its
-        loss on the central pixels; the super-resolution papers' Y-channel PSNR crops a
-        border of `factor` px): the edge, where the input has the least context, no longer
-        draws the net's training away from the inside."""
+        """`model.loss` (`pixel_loss`) of the net's output. With `loss_border`, on the pixels
+        at least that far from the edge only (SRCNN scores its loss on the central pixels; the
+        super-resolution papers' Y-channel PSNR crops a border of `factor` px): the edge,
+        where the input has the least context, no longer draws the net's training away from
+        the inside."""
         if self.loss_border:
             b = self.loss_border
             out, target = out[..., b:-b, b:-b], target[..., b:-b, b:-b]
-        if self.loss_name == "bce":
-            return F.binary_cross_entropy_with_logits(out, target)
-        image = out if self.image_output else torch.sigmoid(out)
-        if self.loss_name == "l1":
-            return F.l1_loss(image, target)
-        if self.loss_name == "psnr":
-            per_image = (image - target).pow(2).flatten(1).mean(1)
-            return 10 * torch.log10(per_image + 1e-8).mean()  # 1e-8: an 80 dB ceiling
-        return F.mse_loss(image, target)
+        return pixel_loss(self.loss_name, out, target, self.image_output)
 
     def reconstruct_output(self, inputs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         return self.output(inputs)
 
     def score(self, stage: str, out: torch.Tensor, images: torch.Tensor,
               inputs: torch.Tensor) -> tuple[torch.Tensor, int]:
-        metrics = self.stage_metrics(stage)
-        metrics.update(self.to_image(out).detach().contiguous(), images)  # NCHW for .view
-        self.log_baselines(stage, inputs, images)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        self.log_reconstruction(stage, self.to_image(out).detach(), images, inputs)
         return self.reconstruction_loss(out, images), len(images)

@@ -7,9 +7,11 @@ GPU fast path. The objectives (`aelab.objectives`) are mixed into it: `ImageAuto
 
 import inspect
 from collections.abc import Callable
+from typing import Literal
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
@@ -33,6 +35,28 @@ def image_metrics(prefix: str, ssim: bool = True, extra: dict | None = None) -> 
     if ssim:
         metrics["ssim"] = StructuralSimilarityIndexMeasure(data_range=1.0)
     return MetricCollection({**metrics, **(extra or {})}, prefix=prefix)
+
+
+PixelLoss = Literal["mse", "l1", "psnr", "bce"]
+
+
+def pixel_loss(name: PixelLoss, out: torch.Tensor, target: torch.Tensor,
+               image_output: bool) -> torch.Tensor:
+    """A reconstruction loss of the net's `out` (logits, or with `image_output` the image):
+    mse; l1 (the mean absolute error, as EDSR trains: it leaves a zero correction where the
+    net is unsure, on flat regions, instead of a small average one); psnr (minus the mean
+    per-image PSNR, HINet's and NAFNet's PSNR loss: the metric the restoration tables average,
+    so an image already near-perfect, flat sky, weighs as much in dB as a textured one, where
+    mse lets the large errors dominate); bce on logits."""
+    if name == "bce":
+        return F.binary_cross_entropy_with_logits(out, target)
+    image = out if image_output else torch.sigmoid(out)
+    if name == "l1":
+        return F.l1_loss(image, target)
+    if name == "psnr":
+        per_image = (image - target).pow(2).flatten(1).mean(1)
+        return 10 * torch.log10(per_image + 1e-8).mean()  # 1e-8: an 80 dB ceiling
+    return F.mse_loss(image, target)
 
 
 def net_class(net: Callable) -> type:
@@ -188,9 +212,14 @@ class ImageModel(Capabilities, StepsByStage, L.LightningModule):
             self.baseline_metrics[stage].update(inputs.contiguous(), images)
             self.log_dict(self.baseline_metrics[stage], on_step=False, on_epoch=True)
 
-    def stage_metrics(self, stage: str) -> MetricCollection:
-        """The reconstruction metrics of `stage` (train: no SSIM)."""
-        return getattr(self, f"{stage}_metrics")
+    def log_reconstruction(self, stage: str, reconstructed: torch.Tensor, images: torch.Tensor,
+                           inputs: torch.Tensor) -> None:
+        """The reconstruction metrics of `stage` (train: no SSIM) of `reconstructed` images in
+        [0, 1] against the clean `images`, and the corruption's baselines on the `inputs`."""
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(reconstructed.contiguous(), images)  # NCHW for .view
+        self.log_baselines(stage, inputs, images)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> dict:
         return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,

@@ -88,10 +88,7 @@ class ImageHVAE(ImageVAE):
                     metric.update(group_kl[:, g])
                     self.log(f"val/kl_group{g}", metric, on_epoch=True, batch_size=n)
             means, mean_draws = self.net.top_down(n, features, sample=False)
-            metrics = self.stage_metrics(stage)
-            metrics.update(self.mean_image(means).contiguous(), images)
-            self.log_baselines(stage, inputs, images)
-            self.log_dict(metrics, on_step=False, on_epoch=True)
+            self.log_reconstruction(stage, self.mean_image(means), images, inputs)
             if stage == "test":
                 self.test_nll.update(self.importance_weighted_nll(features, images))
                 self.log("test/nll", self.test_nll, on_epoch=True)

@@ -59,12 +59,8 @@ class ImagePCA(ImageModel):
                              "(one epoch over the training split)")
         inputs = self.step_source(images, stage, batch_idx)
         out = self(inputs)
-        metrics = self.stage_metrics(stage)
-        metrics.update(out.contiguous(), images)
-        self.log_baselines(stage, inputs, images)
-        self.log(f"{stage}/loss", F.mse_loss(out, images), on_epoch=True, prog_bar=True,
-                 batch_size=len(images), sync_dist=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        self.log_reconstruction(stage, out, images, inputs)
+        self.log_loss(stage, F.mse_loss(out, images), len(images))  # val and test only
 
     def configure_optimizers(self) -> None:
         return None

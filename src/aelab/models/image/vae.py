@@ -100,10 +100,7 @@ class ImageVAE(VAEObjective, ImageModel):
                          on_epoch=False, batch_size=len(images))
             return loss
         with torch.no_grad():
-            metrics = self.stage_metrics(stage)
-            metrics.update(self.decode(posterior.mode()).contiguous(), images)
-            self.log_baselines(stage, inputs, images)
-            self.log_dict(metrics, on_step=False, on_epoch=True)
+            self.log_reconstruction(stage, self.decode(posterior.mode()), images, inputs)
             if stage == "test":
                 self.test_nll.update(self.importance_weighted_nll(posterior, log_likelihood))
                 self.log("test/nll", self.test_nll, on_epoch=True)
