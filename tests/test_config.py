@@ -65,9 +65,16 @@ def test_hub_presets_name_the_real_datasets():
                      "fashion_mnist": "zalando-datasets/fashion_mnist"}
 
 
-def test_resnet_vae_is_conv_vae_on_the_resnet_nets():
-    """resnet_vae.yaml repeats conv_vae's objective options (a net node cannot be swapped by a
-    Hydra defaults list, since dicts merge): they must stay the same, only the net differs."""
-    conv, resnet = (OmegaConf.load(CONF / "model" / f"{m}.yaml") for m in ("conv_vae", "resnet_vae"))
-    assert {k: v for k, v in conv.items() if k != "net"} == {k: v for k, v in resnet.items() if k != "net"}
-    assert resnet.net == OmegaConf.load(CONF / "model" / "resnet_ae.yaml").net
+def test_a_model_yaml_names_its_net_and_the_net_group_swaps_it():
+    """resnet_vae is conv_vae's options with the net of conf/model/net/resnet.yaml, named, not
+    copied: the same config as swapping conv_vae's net on the command line (model/net=resnet);
+    and a net option still overrides from the command line."""
+    def model(*overrides):
+        return OmegaConf.to_container(compose_config([*overrides, "paths.output_dir=/tmp/x"]).model)
+
+    assert model("model=resnet_vae") == model("model=conv_vae", "model/net=resnet")
+    assert model("model=resnet_ae") == model("model=conv_ae", "model/net=resnet")
+    resnet = OmegaConf.to_container(OmegaConf.load(CONF / "model" / "net" / "resnet.yaml"))
+    assert model("model=resnet_vae")["net"] == resnet
+    spatial = model("model=resnet_vae", "model.net.latent=spatial")
+    assert spatial["net"] == {**resnet, "latent": "spatial"}

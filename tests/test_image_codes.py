@@ -93,3 +93,19 @@ def test_pca_cannot_have_more_components_than_pixels_nor_a_depth():
         build_model("pca", "model.latent_dim=20", image_shape=(1, 4, 4))
     with pytest.raises(AelabError, match="model.depth=3: PCA has no depth; leave model.depth=null"):
         build_model("pca", "model.depth=3", image_shape=(1, 4, 4))
+
+
+def test_the_image_autoencoder_puts_its_code_on_the_sphere_as_the_sentence_one_does():
+    """code_norm is the autoencoder objective's, shared by both modalities: an image code on
+    the sphere of radius sqrt(latent_dim), decoded codes projected too; refused where the code
+    is PCA's (the linear path) or there is none (unet)."""
+    model = build_model("conv_ae", "model.code_norm=sphere", "model.linear_path=none",
+                        "model.latent_dim=8", "model.width=8", "model.depth=2",
+                        image_shape=(1, 28, 28)).eval()
+    z = model.encode(torch.rand(3, 1, 28, 28))
+    assert torch.allclose(z.norm(dim=-1), torch.full((3,), 8 ** 0.5), atol=1e-4)
+    assert torch.allclose(model.decode(3 * z), model.decode(z), atol=1e-5)
+    for name in ("conv_ae", "unet"):
+        with pytest.raises(AelabError, match="model.code_norm=sphere: .* set model.code_norm=none"):
+            build_model(name, "model.code_norm=sphere", "model.width=8", "model.depth=2",
+                        image_shape=(1, 28, 28))

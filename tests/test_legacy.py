@@ -156,3 +156,47 @@ def test_an_old_ema_run_keeps_its_fixed_decay_without_warm_up():
     assert ema["warmup"] is False and ema["span"] is None
     assert not upgrade(cfg)
     assert not upgrade(compose_config(["callbacks=ema"]))  # today's form passes through
+
+
+# conv_vqvae's model node as a run saved it before the VQ-VAE became an objective
+# (issue 38): the class that subclassed the autoencoder, under the same _target_.
+SAVED_VQVAE = """
+model:
+  _target_: aelab.models.image.vqvae.ImageVQVAE
+  latent_dim: 8
+  depth: 2
+  width: 8
+  loss: mse
+  compile: false
+  net:
+    _target_: aelab.nets.image.vq.ConvVQAutoencoder
+    _partial_: true
+    num_codes: 16
+    decay: 0.99
+    commitment: 0.25
+    restart_below: 0.5
+    norm: batch
+    activation: silu
+    channels_last: false
+"""
+
+
+def test_runs_saved_before_the_objectives_were_composed_build_with_the_same_parameters():
+    """The model layer's classes moved onto objectives (issue 38), their _target_s and
+    parameter names did not: a saved VQ-VAE and conv_ae config build today, and their
+    state_dicts have today's keys, so the runs' checkpoints load."""
+    from aelab.run_dir import instantiate_model
+    from aelab.saved_config import refuse_unknown_targets
+
+    shape = {"image_shape": (1, 28, 28)}
+    for saved, overrides in ((SAVED_VQVAE, ["model=conv_vqvae", "model.latent_dim=8",
+                                            "model.width=8", "model.net.num_codes=16"]),
+                             (RECENT_AE, ["model=conv_ae", "model.linear_path=none"])):
+        today = compose_config(overrides)
+        cfg = OmegaConf.merge(today, OmegaConf.create(saved))  # the saved model, today's rest
+        cfg.model = OmegaConf.create(saved).model
+        upgrade(cfg)
+        refuse_unknown_targets(cfg, "saved")  # every target still names a class
+        old = instantiate_model(cfg, **shape).state_dict()
+        new = instantiate_model(today, **shape).state_dict()
+        assert {k: v.shape for k, v in old.items()} == {k: v.shape for k, v in new.items()}

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from aelab.metrics.latent import ActiveUnits, CodebookUsage
-from aelab.models.image.likelihood import discretized_gaussian_log_prob
 from aelab.nets.image.quantizer import VectorQuantizer
 from aelab.objectives.gaussian import DiagonalGaussian, standard_normal_log_prob
 from aelab.objectives.kl import KLRegulariser
+from aelab.objectives.likelihood import discretized_gaussian_log_prob
 from tests.conftest import build_model, train_run
 
 GRID = torch.arange(256).float() / 255
@@ -132,7 +132,7 @@ def test_dead_codes_restart_onto_encoder_outputs():
 
 
 def test_the_logistic_mixture_is_a_distribution_over_the_256_levels():
-    from aelab.models.image.likelihood import discretized_logistic_mixture_log_prob
+    from aelab.objectives.likelihood import discretized_logistic_mixture_log_prob
 
     torch.manual_seed(0)
     k, c = 3, 2
@@ -146,7 +146,7 @@ def test_the_logistic_mixture_is_a_distribution_over_the_256_levels():
 
 
 def test_a_sharp_component_on_black_gives_an_exact_zero_almost_all_its_mass():
-    from aelab.models.image.likelihood import (
+    from aelab.objectives.likelihood import (
         discretized_gaussian_log_prob,
         discretized_logistic_mixture_log_prob,
         logistic_mixture_mean,

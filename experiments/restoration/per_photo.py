@@ -39,7 +39,7 @@ def per_photo(run: Path, bins: list[float]) -> dict:
     model.eval()
     datamodule.setup("test")
     clean = torch.cat([datamodule.on_after_batch_transfer(b, 0) for b in datamodule.test_dataloader()])
-    inputs = model.step_inputs(clean, "test", 0)  # the bicubic upsampling of the downsampled image
+    inputs = model.step_source(clean, "test", 0)  # the bicubic upsampling of the downsampled image
     restored = torch.cat([model(batch) for batch in inputs.split(256)])
     photos = load_splits(cfg.data.path)["test"]["photo"]  # the loader the run's data went through
     if len(photos) != len(clean):

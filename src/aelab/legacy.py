@@ -29,6 +29,7 @@ ADDED = {
     ("aelab.models.image.autoencoder.ImageAutoencoder", "residual"): False,
     ("aelab.models.image.autoencoder.ImageAutoencoder", "loss_border"): 0,
     ("aelab.models.image.autoencoder.ImageAutoencoder", "linear_path"): "none",
+    ("aelab.models.image.autoencoder.ImageAutoencoder", "code_norm"): "none",
     ("aelab.models.image.vae.ImageVAE", "likelihood"): "discretized_gaussian",
     ("aelab.models.image.vae.ImageVAE", "mixture_components"): 5,
     ("aelab.models.image.vae.ImageVAE", "prior"): "standard",

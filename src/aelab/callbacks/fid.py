@@ -58,7 +58,7 @@ class GenerativeMetrics(L.Callback):
         distances.update_real(batch)
         if distances.rfid is not None:
             # The input test_step scored: the same seeded corruption of this batch.
-            inputs = pl_module.step_inputs(batch, "test", batch_idx)
+            inputs = pl_module.step_source(batch, "test", batch_idx)
             distances.update_reconstructions(pl_module(inputs).clamp(0, 1))
         self.real += len(batch)
 

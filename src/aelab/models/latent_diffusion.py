@@ -62,12 +62,13 @@ AUTOENCODERS = ("conv_ae, mlp_ae, resnet_ae, conv_vae, resnet_vae, hvae, conv_vq
 
 def check_autoencoder_class(cls: type, run_dir: str) -> None:
     """One line naming the problem and the fix for a run whose codes this prior cannot model."""
-    from aelab.models.image.autoencoder import ImageAutoencoder
-    from aelab.models.image.vae import ImageVAE
-    from aelab.models.text.base import LatentTextModel
+    from aelab.objectives.autoencoder import AutoencoderObjective
+    from aelab.objectives.vae import VAEObjective
+    from aelab.objectives.vq import VQObjective
 
-    # A VQ-VAE is an ImageAutoencoder: its codes here are its pre-quantisation vectors.
-    if not issubclass(cls, ImageAutoencoder | ImageVAE | LatentTextModel):
+    # The objectives with a code, of either modality; a VQ-VAE's codes here are its
+    # pre-quantisation vectors.
+    if not issubclass(cls, AutoencoderObjective | VAEObjective | VQObjective):
         raise AelabError(f"model.ae_run={run_dir} is a {cls.__name__} run, not an autoencoder "
                          f"with a continuous code; give the run dir of one of: {AUTOENCODERS}")
 

@@ -41,7 +41,6 @@ def vae_charts(unit: str) -> dict[str, list[str]]:
 
 
 class VAEObjective:
-    latent_outputs = 2  # the encoder gives a mean and a log-variance per latent dimension
     has_prior = True
     gaussian_prior = True
     tasks = frozenset({"reconstruct", "interpolate", "sample"})  # a VAE of any modality
@@ -50,8 +49,10 @@ class VAEObjective:
                  kl_anneal: Probability, kl_anneal_steps: PositiveInt | None,
                  kl_cycle_ratio: CycleRatio, kl_floor: KLFloor, kl_floor_nats: NonNegativeFloat,
                  iw_samples: PositiveInt, prior: PriorKind, prior_components: PositiveInt,
-                 **kwargs):
-        super().__init__(*args, **kwargs)
+                 latent_outputs: int = 2, **kwargs):
+        # The encoder gives a mean and a log-variance per latent dimension (`latent_outputs`,
+        # not an option: a hierarchical VAE's net reads them itself and passes 1).
+        super().__init__(*args, latent_outputs=latent_outputs, **kwargs)
         self.prior = build_prior(prior, self.latent_dim, prior_components)
         if kl_floor == "per_dim" and not self.prior.closed_form:
             raise AelabError(f"model.kl_floor=per_dim floors the KL of each latent dimension, "

@@ -20,13 +20,13 @@ from aelab.nets.image.hvae import GroupSample
 
 
 class ImageHVAE(ImageVAE):
-    latent_outputs = 1  # the net reads each group's mean and log-variance itself
     dashboard = {"VAE": {**ImageVAE.dashboard["VAE"],
                          "KL per latent group, coarsest first (nats)": [r"^val/kl_group\d+$"]}}
 
     def __init__(self, *args, **kwargs):
-        # Its prior is the hierarchy's own (the net's top-down path), not model.prior's.
-        super().__init__(*args, prior="standard", prior_components=1, **kwargs)
+        # Its prior is the hierarchy's own (the net's top-down path), not model.prior's; the
+        # net reads each group's mean and log-variance itself (one output per latent dim).
+        super().__init__(*args, prior="standard", prior_components=1, latent_outputs=1, **kwargs)
         self.group_kl = torch.nn.ModuleList(MeanMetric() for _ in self.net.group_levels)
 
     @property
@@ -72,8 +72,8 @@ class ImageHVAE(ImageVAE):
         return -(torch.logsumexp(log_w, 0) - math.log(self.iw_samples))
 
     # -- steps -----------------------------------------------------------------------------
-    def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.step_inputs(images, stage, batch_idx)
+    def _step(self, images, stage, batch_idx):
+        inputs = self.step_source(images, stage, batch_idx)
         n = len(images)
         features = self.net.bottom_up(inputs)  # once: every pass below is top-down only
         params, draws = self.net.top_down(n, features)
@@ -88,9 +88,7 @@ class ImageHVAE(ImageVAE):
                     metric.update(group_kl[:, g])
                     self.log(f"val/kl_group{g}", metric, on_epoch=True, batch_size=n)
             means, mean_draws = self.net.top_down(n, features, sample=False)
-            metrics.update(self.mean_image(means).contiguous(), images)
-            self.log_baselines(stage, inputs, images)
-            self.log_dict(metrics, on_step=False, on_epoch=True)
+            self.log_reconstruction(stage, self.mean_image(means), images, inputs)
             if stage == "test":
                 self.test_nll.update(self.importance_weighted_nll(features, images))
                 self.log("test/nll", self.test_nll, on_epoch=True)

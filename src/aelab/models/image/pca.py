@@ -9,10 +9,9 @@ score the projection exactly as an autoencoder's reconstruction (`val/psnr`, `te
 
 import torch
 import torch.nn.functional as F
-from torchmetrics import MetricCollection
 
 from aelab.errors import AelabError
-from aelab.models.image.autoencoder import ImageModel
+from aelab.models.image.base import ImageModel
 
 
 class ImagePCA(ImageModel):
@@ -52,20 +51,16 @@ class ImagePCA(ImageModel):
             self.net.fit()
         self.log("train/explained_variance", self.net.explained.float())
 
-    def _step(self, images: torch.Tensor, stage: str, metrics: MetricCollection,
-              batch_idx: int) -> None:
+    def _step(self, images: torch.Tensor, stage: str, batch_idx: int) -> None:
         if not self.net.fitted and self.trainer.sanity_checking:
             return  # nothing to check yet
         if not self.net.fitted:
             raise AelabError("model=pca is scored before it was fitted: train it first "
                              "(one epoch over the training split)")
-        inputs = self.step_inputs(images, stage, batch_idx)
+        inputs = self.step_source(images, stage, batch_idx)
         out = self(inputs)
-        metrics.update(out.contiguous(), images)
-        self.log_baselines(stage, inputs, images)
-        self.log(f"{stage}/loss", F.mse_loss(out, images), on_epoch=True, prog_bar=True,
-                 batch_size=len(images), sync_dist=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        self.log_reconstruction(stage, out, images, inputs)
+        self.log_loss(stage, F.mse_loss(out, images), len(images))  # val and test only
 
     def configure_optimizers(self) -> None:
         return None

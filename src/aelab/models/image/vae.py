@@ -17,13 +17,13 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from aelab.models.image.autoencoder import ImageModel
-from aelab.models.image.likelihood import (
+from aelab.models.image.base import ImageModel
+from aelab.objectives.gaussian import DiagonalGaussian
+from aelab.objectives.likelihood import (
     discretized_gaussian_log_prob,
     discretized_logistic_mixture_log_prob,
     logistic_mixture_mean,
 )
-from aelab.objectives.gaussian import DiagonalGaussian
 from aelab.objectives.vae import VAEObjective, vae_charts
 from aelab.options import PositiveFloat, PositiveInt
 
@@ -36,19 +36,16 @@ class ImageVAE(VAEObjective, ImageModel):
                                                    "discretized_logistic_mixture"],
                  mixture_components: PositiveInt, decoder_variance: Literal["learned", "fixed"],
                  decoder_std: PositiveFloat, **kwargs):
-        # Set before the base class builds the net, which asks decoder_channels.
+        # A mixture's K weights, K means and K log-scales for every channel of every pixel.
+        mixture = likelihood == "discretized_logistic_mixture"
+        super().__init__(*args, values_per_channel=3 * mixture_components if mixture else 1,
+                         **kwargs)
         self.likelihood, self.components = likelihood, mixture_components
-        super().__init__(*args, **kwargs)
         # One log-std per channel, shared by all pixels (Rybkin et al., 2021: "sigma-VAE").
         log_std = torch.full((self.image_shape[0], 1, 1), math.log(decoder_std))
         self.log_std = nn.Parameter(log_std, requires_grad=decoder_variance == "learned")
         self.pixels = math.prod(self.image_shape)
         self.test_nll = MeanMetric()
-
-    def decoder_channels(self, channels: int) -> int:
-        # A mixture's K weights, K means and K log-scales for every channel of every pixel.
-        mixture = self.likelihood == "discretized_logistic_mixture"
-        return channels * 3 * self.components if mixture else channels
 
     # -- the model -------------------------------------------------------------------------
     def mean_image(self, params: torch.Tensor) -> torch.Tensor:
@@ -89,8 +86,8 @@ class ImageVAE(VAEObjective, ImageModel):
         return self.pixel_log_prob(x.repeat(k, 1, 1, 1), params).view(k, -1)
 
     # -- steps -----------------------------------------------------------------------------
-    def _step(self, images, stage, metrics, batch_idx):
-        inputs = self.step_inputs(images, stage, batch_idx)
+    def _step(self, images, stage, batch_idx):
+        inputs = self.step_source(images, stage, batch_idx)
         posterior = self.posterior(inputs)
 
         def log_likelihood(z):
@@ -103,9 +100,7 @@ class ImageVAE(VAEObjective, ImageModel):
                          on_epoch=False, batch_size=len(images))
             return loss
         with torch.no_grad():
-            metrics.update(self.decode(posterior.mode()).contiguous(), images)
-            self.log_baselines(stage, inputs, images)
-            self.log_dict(metrics, on_step=False, on_epoch=True)
+            self.log_reconstruction(stage, self.decode(posterior.mode()), images, inputs)
             if stage == "test":
                 self.test_nll.update(self.importance_weighted_nll(posterior, log_likelihood))
                 self.log("test/nll", self.test_nll, on_epoch=True)

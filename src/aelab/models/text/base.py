@@ -58,21 +58,22 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
     `width` (hidden units), `embed_dim`, `dropout`; every default is in the model's yaml."""
 
     modality = "text"
-    latent_dim = 0  # no code; a LatentTextModel sets its own before the decoder is built
-    latent_outputs = 1
 
     def __init__(self, vocab_size: int, optimizer, *, decoder: Callable, depth: PositiveInt,
                  width: PositiveInt, embed_dim: PositiveInt, dropout: DropProbability,
                  max_gen_len: PositiveInt, scheduler=None, monitor: str = "val/loss",
-                 corruption: WordNoise | None = None):
+                 corruption: WordNoise | None = None, code_dim: int = 0):
+        """`code_dim` is the subclass's, not an option: the size of the code the decoder is
+        conditioned on (a LatentTextModel's latent_dim; 0, no code, for a language model)."""
         super().__init__()
+        self.latent_dim = code_dim
         self.vocab_size, self.max_gen_len = vocab_size, max_gen_len
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
         self.corruption = corruption
         self.net_sizes = {"vocab_size": vocab_size, "embed_dim": embed_dim, "width": width,
                           "depth": depth, "dropout": dropout}
         try:
-            self.decoder = decoder(latent_dim=self.latent_dim, **self.net_sizes)
+            self.decoder = decoder(latent_dim=code_dim, **self.net_sizes)
         except ValueError as err:
             raise AelabError(str(err)) from None
         # "nll": the model's likelihood of the text; "rec": reconstruction given the code.
@@ -101,24 +102,18 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
         self.token_acc[stage].update(accuracy, weight=mask.sum())
         self.log(f"{stage}/token_acc", self.token_acc[stage], on_epoch=True, batch_size=n)
 
-    def score_tokens(self, stage: str, logits, targets, kind: str) -> torch.Tensor:
-        """Per-token loss (nats) of teacher-forced `logits`, logged; on val/test also the
-        sentence likelihood of `kind` ("nll" or "rec") and the token accuracy."""
+    def score_tokens(self, stage: str, logits, targets, kind: str) -> tuple[torch.Tensor, int]:
+        """Per-token loss (nats) of teacher-forced `logits` and the tokens it averages over;
+        on val/test the sentence likelihood of `kind` ("nll" or "rec") and the token accuracy
+        are logged. The epoch's loss is then the batches' per-token losses weighted by their
+        token counts (not sentences: that would favour short sentences), so it is the split's
+        total NLL / tokens = ln(ppl) of the same sentences."""
         nll = sentence_nll(logits, targets)
         tokens = int((targets != PAD_ID).sum())
-        loss = nll.sum() / tokens
-        n = len(targets)
-        # The epoch's loss is the mean of the batches' per-token losses weighted by their
-        # token counts (not sentences: that would favour short sentences), so it is the
-        # split's total NLL / tokens = ln(ppl) of the same sentences.
-        # sync_dist: under DDP val/test losses average over the processes (training: rank 0's,
-        # to keep the all-reduce off every step); the Metric objects sync themselves.
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=tokens, sync_dist=stage != "train")
         if stage != "train":
             self.update_likelihood(stage, kind, nll, targets)
-            self.log_token_accuracy(stage, logits, targets, n)
-        return loss
+            self.log_token_accuracy(stage, logits, targets, len(targets))
+        return nll.sum() / tokens, tokens
 
     def update_likelihood(self, stage: str, kind: str, nll: torch.Tensor,
                           targets: torch.Tensor) -> None:
@@ -160,14 +155,16 @@ class LatentTextModel(TextModel):
     instead = {"denoise": "train it with corruption=word_noise, then run task=denoise on that run",
                "upscale": "upscaling is an image task (corruption=downsample)"}
 
-    def __init__(self, *args, encoder: Callable, latent_dim: PositiveInt, **kwargs):
-        self.latent_dim = latent_dim  # before the base class builds the decoder for it
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, encoder: Callable, latent_dim: PositiveInt, latent_outputs: int = 1,
+                 **kwargs):
+        """`latent_outputs` is the objective's, not an option: the encoder's outputs per latent
+        dimension (a VAE's mean and log-variance: 2)."""
+        super().__init__(*args, code_dim=latent_dim, **kwargs)
         try:
             self.encoder = encoder(**self.net_sizes)
         except ValueError as err:
             raise AelabError(str(err)) from None
-        self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * self.latent_outputs)
+        self.to_latent = torch.nn.Linear(self.encoder.out_dim, latent_dim * latent_outputs)
         # Corpus BLEU-4 of greedy reconstructions: `bleu` on the words as they are, and
         # `bleu_known`, where an <unk> reproduced as <unk> is no hit (on WordNet a good share
         # of the test words are <unk>, experiments/text_wordnet/README.md: free credit for

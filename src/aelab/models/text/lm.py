@@ -30,4 +30,6 @@ class LanguageModel(TextModel):
 
     def _step(self, batch: dict, stage: str, batch_idx: int) -> torch.Tensor:
         inputs, targets, lengths = shift(batch)
-        return self.score_tokens(stage, self.decoder(inputs, lengths), targets, "nll")
+        loss, tokens = self.score_tokens(stage, self.decoder(inputs, lengths), targets, "nll")
+        self.log_loss(stage, loss, tokens)
+        return loss
