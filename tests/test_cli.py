@@ -1,4 +1,5 @@
-"""The entry points as a user runs them: real subprocesses, exit codes, messages."""
+"""The entry points as a user runs them: real subprocesses (or the script as __main__ in the
+test's process, where a process of its own adds nothing), exit codes, messages."""
 
 import json
 import os
@@ -6,6 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT
+from tests.test_bad_input import run_entry
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -37,18 +39,20 @@ def test_unknown_model_lists_the_valid_names():
     assert "Available options in 'model'" in done.stderr and "conv_ae" in done.stderr
 
 
-def test_missing_data_path_is_one_clear_line(tmp_path):
-    done = run("train.py", "data=images", f"hydra.run.dir={tmp_path}")
-    assert done.returncode == 2
-    assert "data.path=<value>" in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
+# The two below run the script as __main__ in this process (run_entry: its exit status and
+# output, one interpreter start and torch import less); the runs above are real processes.
+def test_missing_data_path_is_one_clear_line(tmp_path, capsys):
+    code, output = run_entry("train", ["data=images", f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 2
+    assert "data.path=<value>" in output
+    assert "Traceback" not in output
 
 
-def test_eval_of_a_folder_that_is_not_a_run(tmp_path):
-    done = run("eval.py", f"run_dir={tmp_path}")
-    assert done.returncode == 2
-    assert "is not a training run dir" in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
+def test_eval_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    code, output = run_entry("eval", [f"run_dir={tmp_path}"], capsys)
+    assert code == 2
+    assert "is not a training run dir" in output
+    assert "Traceback" not in output
 
 
 def test_sweep_job_names_keep_only_the_swept_keys():

@@ -81,6 +81,9 @@ def test_guided_samples_land_in_the_cluster_of_their_class(objective, denoiser):
 
 
 # -- tiny runs ---------------------------------------------------------------------------------
+SHARED = pytest.mark.xdist_group("latent_maps")  # the users of `runs` share a worker: one build
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("latent_maps")
@@ -91,6 +94,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@SHARED
 def test_a_prior_over_a_code_map_trains_samples_and_decodes_with_the_unet(runs):
     _, _, model, _ = load_run(str(runs / "prior"))
     assert isinstance(model.denoiser, LatentUNet) and model.x_shape == (1, 8, 8)
@@ -111,6 +115,7 @@ def test_a_prior_over_a_vq_vae_models_its_pre_quantisation_grid(tmp_path):
     assert generate(str(tmp_path / "prior"), "sample", n=4, seed=0).exists()
 
 
+@SHARED
 def test_a_conditional_prior_samples_the_classes_asked_for_and_writes_them(runs):
     out = generate(str(runs / "cond"), "sample", n=16, seed=0, classes=[0, 2], guidance=3.0)
     written = out.with_suffix(".classes.txt").read_text().splitlines()
@@ -120,6 +125,7 @@ def test_a_conditional_prior_samples_the_classes_asked_for_and_writes_them(runs)
     assert every.with_suffix(".classes.txt").read_text().splitlines()[1] == "0 0 1 1 2 2"
 
 
+@SHARED
 def test_a_conditional_prior_loads_back_as_it_was_saved(runs):
     state = torch.load(runs / "cond" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
     assert state["denoiser.label.weight"].shape[0] == 3 + 1  # shapes' 3 kinds and "no class"
@@ -138,6 +144,7 @@ def test_a_conditional_prior_loads_back_as_it_was_saved(runs):
     assert not torch.allclose(draw(first, labels), draw(first, labels.flip(0)))
 
 
+@SHARED
 def test_classes_are_refused_where_they_cannot_work(runs):
     with pytest.raises(AelabError, match="trained without class labels .* model.conditional=true"):
         generate(str(runs / "prior"), "sample", n=4, seed=0, classes=[0])
@@ -149,6 +156,7 @@ def test_classes_are_refused_where_they_cannot_work(runs):
         generate(str(runs / "cond"), "sample", n=4, seed=0, guidance=2)
 
 
+@SHARED
 def test_a_unet_on_a_code_without_a_map_is_refused_naming_the_fix(runs, tmp_path):
     train_run(tmp_path / "dense", "model.latent_dim=8", "model.linear_path=none")
     with pytest.raises(AelabError, match="model.denoiser=unet runs over a code map.*vector code "
@@ -160,6 +168,7 @@ def test_a_unet_on_a_code_without_a_map_is_refused_naming_the_fix(runs, tmp_path
     assert isinstance(model.denoiser, LatentDenoiser)
 
 
+@SHARED
 def test_a_conditional_prior_without_labels_in_its_data_is_refused(runs, tmp_path):
     with pytest.raises(AelabError, match="model.conditional=true needs class labels"):
         build_model("latent_diffusion", f"model.ae_run={runs / 'ae'}", "model.conditional=true",

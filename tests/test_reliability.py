@@ -67,9 +67,22 @@ def launch(run_dir, *extra):
                             text=True)
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run both kills are compared with: launched once, beside the first
+    victim, and waited for only when its metrics are needed."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    process = launch(run_dir)
+    yield process, run_dir
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.xdist_group("killed_mid_epoch")  # one worker, one reference run
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, tmp_path):
-    reference = launch(tmp_path / "reference")
+def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, reference, tmp_path):
+    reference, reference_dir = reference
     killed_dir = tmp_path / "killed"
     victim = launch(killed_dir)
     last = killed_dir / "checkpoints" / "last.ckpt"
@@ -90,7 +103,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, tmp_path):
     resumed = launch(killed_dir, "ckpt_path=last")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
     assert reference.wait(timeout=300) == 0, reference.stderr.read()[-2000:]
-    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    expected = json.loads((reference_dir / "metrics.json").read_text())
     got = json.loads((killed_dir / "metrics.json").read_text())
     assert comparable(got) == comparable(expected)
     assert not (killed_dir / "failure.txt").exists()
@@ -147,6 +160,7 @@ def uninterrupted(tmp_path_factory):
     return train_run(tmp_path_factory.mktemp("uninterrupted") / "run", *KILLED)
 
 
+@pytest.mark.xdist_group("killed_at_a_point")  # one worker, one uninterrupted run
 @pytest.mark.parametrize("point", ["saving the last checkpoint", "after the last checkpoint",
                                    "in the test stage"])
 def test_a_run_killed_at_any_point_resumes_to_the_same_metrics(point, uninterrupted, tmp_path):

@@ -173,6 +173,9 @@ def test_tiling_blends_tiles_back_into_the_whole_image():
     assert not torch.allclose(out, image.mean((2, 3), keepdim=True).expand_as(image), atol=1e-3)
 
 
+SHARED = pytest.mark.xdist_group("restoration_upscaler")  # the users of `upscaler` share a worker: one build
+
+
 @pytest.fixture(scope="module")
 def upscaler(tmp_path_factory):
     run = tmp_path_factory.mktemp("upscaler")
@@ -181,6 +184,7 @@ def upscaler(tmp_path_factory):
     return run
 
 
+@SHARED
 def test_generate_upscales_a_file_larger_than_the_training_size(upscaler, tmp_path):
     from PIL import Image
 
@@ -194,6 +198,7 @@ def test_generate_upscales_a_file_larger_than_the_training_size(upscaler, tmp_pa
     assert not torch.equal(restored, bicubic)  # the net changed the bicubic input
 
 
+@SHARED
 def test_generate_names_a_bad_input_file(upscaler, tmp_path):
     with pytest.raises(AelabError, match="no such file"):
         generate(str(upscaler), "upscale", input=str(tmp_path / "missing.png"))
@@ -219,6 +224,7 @@ def test_the_self_ensemble_averages_over_the_turned_inputs_turned_back():
     assert torch.allclose(dihedral_mean(lambda t: t * 3, tall), tall * 3)
 
 
+@SHARED
 def test_eval_scores_the_self_ensemble_apart_and_refuses_it_for_other_models(upscaler, tmp_path):
     plain = evaluate(str(upscaler))
     ensemble = evaluate(str(upscaler), self_ensemble=True)

@@ -194,6 +194,9 @@ def test_ids_to_text_stops_at_eos():
     assert ids_to_text(torch.tensor([[5, 6, 3, 7], [8, 0, 0, 0]])) == ["5 6", "8"]
 
 
+SHARED = pytest.mark.xdist_group("text_runs")  # the users of `text_runs` share a worker: one build
+
+
 @pytest.fixture(scope="module")
 def text_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("text")
@@ -207,6 +210,7 @@ def text_runs(tmp_path_factory):
     }
 
 
+@SHARED
 def test_each_text_model_reports_its_metrics(text_runs):
     _, metrics = text_runs
     assert {"test/nll", "test/ppl", "test/token_acc"} <= set(metrics["lm"])
@@ -225,6 +229,7 @@ def test_each_text_model_reports_its_metrics(text_runs):
                                                ("vae", "sample", "greedy"),
                                                ("vae", "interpolate", "greedy"),
                                                ("dae", "denoise", "greedy")])
+@SHARED
 def test_text_generation_writes_sentences(text_runs, run, task, strategy):
     root, _ = text_runs
     out = generate(str(root / run), task, n=8, seed=0, decoding=strategy, steps=4)
@@ -238,6 +243,7 @@ def test_text_generation_writes_sentences(text_runs, run, task, strategy):
                                            ("lm", "interpolate", "latent code"),
                                            ("ae", "denoise", "corruption=word_noise"),
                                            ("vae", "upscale", "image task")])
+@SHARED
 def test_text_tasks_a_model_cannot_do(text_runs, run, task, hint):
     root, _ = text_runs
     with pytest.raises(AelabError, match=hint):

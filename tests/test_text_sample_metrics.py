@@ -64,6 +64,9 @@ def test_frechet_distance_of_a_set_against_itself_is_zero_and_a_shifted_one_is_n
 # -- in tiny runs ---------------------------------------------------------------------------
 
 
+SHARED = pytest.mark.xdist_group("text_sample_runs")  # the users of `runs` share a worker: one build
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("text_samples")
@@ -72,6 +75,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@SHARED
 def test_fluency_perplexity_is_exp_of_the_mean_token_nll_computed_by_hand(runs):
     lm = LanguageModelScore(str(runs / "lm"), "lm", trust_run_config=False)
     sentences = ["the small dog sees a cat", "a red bird"]
@@ -91,6 +95,7 @@ def test_fluency_perplexity_is_exp_of_the_mean_token_nll_computed_by_hand(runs):
 
 
 @pytest.mark.parametrize("run,reads_with", [("ae", "encoder"), ("lm", "decoder")])
+@SHARED
 def test_text_features_place_a_set_on_itself_and_away_from_a_shifted_one(runs, run, reads_with):
     features = TextRunFeatures(str(runs / run), "text", trust_run_config=False)
     assert features.reads_with == reads_with
@@ -133,6 +138,7 @@ def text_metrics(*overrides: str):
                           config_name="generate").text_metrics
 
 
+@SHARED
 def test_generate_writes_the_samples_quality_beside_the_test_sentences(runs):
     node = text_metrics(f"text_metrics.features.run={runs / 'ae'}",
                         f"text_metrics.lm.run={runs / 'lm'}", "text_metrics.features.name=ae")
@@ -159,6 +165,7 @@ def test_generate_writes_the_samples_quality_beside_the_test_sentences(runs):
                                  "run dir of one of: lstm_lm, transformer_lm"),
     ("text_metrics.lm.name=a-b", "text_metrics.lm.name=a-b goes into metric names"),
 ])
+@SHARED
 def test_a_missing_or_wrong_run_is_one_line_and_exit_2(runs, tmp_path, capsys, override, says):
     paths = {"missing": tmp_path / "nowhere", "ae": runs / "ae"}
     args = [f"run_dir={runs / 'lm'}", "task=sample", "num_images=4",
@@ -168,6 +175,7 @@ def test_a_missing_or_wrong_run_is_one_line_and_exit_2(runs, tmp_path, capsys, o
     assert_clear(code, output, says.format(**paths))
 
 
+@SHARED
 def test_text_metrics_are_for_text_samples_only(runs):
     node = text_metrics(f"text_metrics.lm.run={runs / 'lm'}")
     with pytest.raises(AelabError, match="measure the sentences of task=sample, not "
