@@ -1,5 +1,6 @@
 """Shared fixtures: compose the real configs, make tiny datasets in the hub's layout."""
 
+import copy
 import functools
 import os
 from pathlib import Path
@@ -132,9 +133,15 @@ def train_run(run_dir: Path, *overrides: str, fast: bool = True) -> dict:
 MODEL_CONFIGS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 
-def model_config(name: str, *overrides: str):
-    """The composed train config of `model=<name>` with `overrides` (`model.latent_dim=8`)."""
+@functools.cache  # composing costs ~0.1 s; the generic tests ask for the same configs often
+def _model_config(name: str, overrides: tuple[str, ...]):
     return compose_config([f"model={name}", "paths.output_dir=/tmp/unused", *overrides])
+
+
+def model_config(name: str, *overrides: str):
+    """The composed train config of `model=<name>` with `overrides` (`model.latent_dim=8`): a
+    copy of the one composed once per session, so a test may change it."""
+    return copy.deepcopy(_model_config(name, overrides))
 
 
 def build_model(name: str, *overrides: str, **facts):
