@@ -89,7 +89,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_metrics(sig, reference, tmp_
     deadline = time.time() + 240
     while not last.exists() and victim.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    time.sleep(0.3)  # now inside the second epoch
+    # Into the second epoch, not past it: alone on an idle machine an epoch of this run takes
+    # a few tenths of a second (a 0.3 s wait once saw it end).
+    time.sleep(0.05)
     assert victim.poll() is None, "the run finished before it could be killed"
     victim.send_signal(sig)
     code = victim.wait()
