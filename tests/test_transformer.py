@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from aelab.nets.text.decoding import beam_search, greedy_or_sample
-from tests.conftest import model_config
+from tests.conftest import build_model, model_config
 
 SIZES = {"vocab_size": 30, "embed_dim": 8, "width": 16, "depth": 2, "dropout": 0.0}
 
@@ -53,3 +53,17 @@ def test_encoder_ignores_padding_for_every_pool():
         assert v.shape == (2, encoder.out_dim)
         # The short sentence's vector with or without its padding.
         assert torch.allclose(v[1], encoder(tokens[1:, :3], lengths[1:])[0], atol=1e-5), pool
+
+
+def test_dropout_acts_in_training_only():
+    """Dropout made the Transformer LM worse on the Bible in every form tried
+    (experiments/robustness): not because it stays on at evaluation."""
+    model = build_model("transformer_lm", "model.dropout=0.3", "model.width=32",
+                        "model.embed_dim=32", vocab_size=50)
+    tokens, lengths = torch.randint(4, 50, (3, 12)), torch.tensor([12, 10, 7])
+    with torch.no_grad():
+        model.eval()
+        assert torch.equal(model.decoder(tokens, lengths, None), model.decoder(tokens, lengths, None))
+        model.train()
+        assert not torch.equal(model.decoder(tokens, lengths, None),
+                               model.decoder(tokens, lengths, None))
