@@ -206,7 +206,6 @@ class ImageModel(Capabilities, StepsByStage, L.LightningModule):
         """The net's input for a batch (noise as `step_generator` says)."""
         return self.corrupt_with(images, step_generator(stage, batch_idx, images.device))
 
-
     def log_baselines(self, stage: str, inputs: torch.Tensor, images: torch.Tensor) -> None:
         """The corruption's trivial baselines (psnr_input, psnr_bicubic[_y]) on val/test."""
         if stage in self.baseline_metrics and len(self.baseline_metrics[stage]):
