@@ -1,6 +1,7 @@
 """compare.py on real runs: swept keys become columns, runs sort by the metric."""
 
 import csv
+import json
 import shutil
 
 import pytest
@@ -183,6 +184,23 @@ def test_a_runs_row_merges_eval_metrics_and_lists_its_overrides(tmp_path):
     assert header == ["label", "overrides", "test/psnr_y", "self_ensemble/test/psnr_y"]
     assert table[0][1] == "experiment=restoration/upscale4 data.path=photos seed=0"
     assert "| `experiment=restoration/upscale4 data.path=photos seed=0` |" in markdown(header, table)
+
+
+def test_a_text_runs_row_holds_the_quality_of_its_samples(tmp_path):
+    """generate.py task=sample writes generated/sample_metrics.json (a second draw:
+    sample-1_metrics.json); the row carries both, the second draw under its own prefix."""
+    from aelab.compare import label_runs
+
+    run = tmp_path / "lm"
+    hand_run(run, {"seed": 0}, {"test/ppl": 40.0, "epoch": 3})
+    (run / "generated").mkdir()
+    (run / "generated" / "sample_metrics.json").write_text(json.dumps(
+        {"sample/distinct_2": 0.61, "real/distinct_2": 0.66, "sample/fd_ae": 12.5}))
+    (run / "generated" / "sample-1_metrics.json").write_text(json.dumps({"sample/distinct_2": 0.7}))
+    [row] = label_runs([(None, run)])
+    assert row["metrics"]["sample/distinct_2"] == 0.61 and row["metrics"]["real/distinct_2"] == 0.66
+    assert row["metrics"]["sample/fd_ae"] == 12.5 and row["metrics"]["test/ppl"] == 40.0
+    assert row["metrics"]["sample-1/sample/distinct_2"] == 0.7
 
 
 def image_zoo_runs(out):

@@ -11,6 +11,9 @@ A run's row (`read_run`) also holds:
   `eval_metrics_self_ensemble.json`, `iw_samples=500` writes `eval_metrics_iw500.json`) adds its
   `test/` metrics prefixed by the variant: `self_ensemble/test/psnr_y`, beside the plain
   `test/psnr_y`;
+- the quality of a text run's samples that `generate.py task=sample` wrote
+  (`generated/sample_metrics.json`: `sample/...` and `real/...`, docs/generation_metrics.md)
+  under their own names; a later draw's (`sample-1_metrics.json`) prefixed `sample-1/`;
 - `epochs_run`: the epochs the run trained (`epoch` of metrics.json, plus one for a run an
   Optuna pruner stopped, whose `epoch` is the last one it began);
 - `overrides`: its command-line overrides (.hydra/overrides.yaml), e.g.
@@ -101,6 +104,17 @@ def eval_metrics(run: Path) -> dict:
     return out
 
 
+def sample_metrics(run: Path) -> dict:
+    """The sample quality `generate.py task=sample` wrote for a text run, named as in the
+    module docstring."""
+    out = {}
+    for file in sorted((run / "generated").glob("sample*_metrics.json")):
+        draw = file.stem.removesuffix("_metrics")
+        scores = readable(file, lambda f=file: json.loads(f.read_text()))
+        out.update({k if draw == "sample" else f"{draw}/{k}": v for k, v in scores.items()})
+    return out
+
+
 def read_run(run: Path) -> dict:
     """Config, metrics (with eval.py's), overrides and status ('done', 'pruned',
     'failed: reason', 'unfinished': running or killed)."""
@@ -115,6 +129,7 @@ def read_run(run: Path) -> dict:
     if isinstance(metrics.get("epoch"), int | float):
         metrics["epochs_run"] = metrics["epoch"] + (1 if metrics.get("pruned") else 0)
     metrics.update(eval_metrics(run))
+    metrics.update(sample_metrics(run))
     config = readable(run / ".hydra" / "config.yaml", lambda: flat_config(run))
     return {"run": run, "config": config, "metrics": metrics, "status": status,
             "overrides": overrides_of(run)}
