@@ -180,3 +180,35 @@ def test_a_conditional_prior_on_text_is_refused_before_anything_loads():
                           "model.conditional=true", "data=toy_text", "paths.output_dir=/tmp/unused"])
     with pytest.raises(AelabError, match="needs class labels; data .* has none"):
         build_datamodule(cfg)
+
+
+class AlwaysFirstClass(torch.nn.Module):
+    """A stand-in classifier of 3 classes that puts every image in class 0."""
+    num_classes = 3
+
+    def forward(self, images):
+        return torch.tensor([1.0, 0.0, 0.0]).expand(len(images), 3)
+
+
+@SHARED
+def test_guided_samples_are_scored_by_the_classifier_of_the_features(runs):
+    """test/class_accuracy_<name>: the guided samples' classes come in equal shares, so a
+    classifier that always says class 0 is right for a third of them; an unconditional
+    prior, or features without a classifier, have no such score."""
+    from types import SimpleNamespace
+
+    from aelab.callbacks.fid import GenerativeMetrics
+
+    cfg, datamodule, cond, _ = load_run(str(runs / "cond"))
+    trainer = SimpleNamespace(datamodule=datamodule, global_rank=0)
+    extractor = SimpleNamespace(classifier=AlwaysFirstClass(), name="stub", run="stub")
+    metrics = GenerativeMetrics(extractor, num_samples=None, seed=0)
+    assert metrics.class_accuracy(trainer, cond, 9, batch_size=4) == pytest.approx(1 / 3)
+    unconditional = load_run(str(runs / "prior"))[2]
+    assert metrics.class_accuracy(trainer, unconditional, 9, batch_size=4) is None
+    no_classifier = GenerativeMetrics(SimpleNamespace(name="inception"), None, 0)
+    assert no_classifier.class_accuracy(trainer, cond, 9, batch_size=4) is None
+    extractor.classifier.num_classes = 10
+    with pytest.raises(AelabError, match="a classifier of 10 classes and this prior is "
+                                         "conditioned on 3"):
+        metrics.class_accuracy(trainer, cond, 9, batch_size=4)

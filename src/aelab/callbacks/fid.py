@@ -7,6 +7,9 @@
     test/precision_<name>, test/recall_<name>
                                      the same samples' fidelity and coverage apart
                                      (Kynkäänniemi et al., 2019; k = metrics.neighbours)
+    test/class_accuracy_<name>       a class-conditional prior's guided samples (as many, the
+                                     classes in equal shares) that the classifier of the
+                                     features (a model=classifier run) puts in their class
 
 each against the test images. train.py computes them when it tests the best checkpoint, and
 `eval.py run_dir=RUN metrics.features.run=CLASSIFIER_RUN` on a run trained before.
@@ -71,6 +74,9 @@ class GenerativeMetrics(L.Callback):
             for images in sample_batches(pl_module, trainer.datamodule, n, self.seed, batch_size,
                                          stream=trainer.global_rank):
                 distances.update_samples(images)
+            accuracy = self.class_accuracy(trainer, pl_module, n, batch_size)
+            if accuracy is not None:
+                pl_module.log(f"test/class_accuracy_{self.extractor.name}", accuracy, sync_dist=True)
         devices = [pl_module.device] if pl_module.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed)  # KID's subsets are drawn at random
@@ -82,6 +88,29 @@ class GenerativeMetrics(L.Callback):
             pl_module.log(f"test/{key.removesuffix('_std')}_{self.extractor.name}{suffix}", value,
                           sync_dist=True)
         self.distances = None  # the sums and KID's features are not needed any more
+
+    @torch.no_grad()
+    def class_accuracy(self, trainer, pl_module, n: int, batch_size: int) -> float | None:
+        """The share of n guided samples of a class-conditional prior (the classes in equal
+        shares, at the model's `guidance`) that the features' classifier puts in their class;
+        None for an unconditional model or features that are not a classifier's."""
+        classifier = getattr(self.extractor, "classifier", None)
+        classes = getattr(pl_module, "num_classes", 0)
+        if classifier is None or not classes or not n:
+            return None
+        if classifier.num_classes != classes:
+            raise AelabError(f"metrics.features.run={self.extractor.run} is a classifier of "
+                             f"{classifier.num_classes} classes and this prior is conditioned "
+                             f"on {classes}: use a classifier trained on the same labels")
+        labels = pl_module.class_labels("all", n)
+        right, start = 0, 0
+        # Another seed than the unconditional samples': these are other draws.
+        for images in sample_batches(pl_module, trainer.datamodule, n, self.seed + 1, batch_size,
+                                     stream=trainer.global_rank, labels=labels):
+            given = labels[start:start + len(images)]
+            right += int((classifier(images).argmax(1) == given).sum())
+            start += len(images)
+        return right / n
 
     def share(self, trainer: L.Trainer) -> int:
         """This process's part of the samples: `num_samples` over the processes, or as many
