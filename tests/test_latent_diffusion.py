@@ -114,6 +114,36 @@ def test_a_prior_trains_on_an_image_autoencoder_run_and_keeps_its_code_scale(run
 
 
 @SHARED
+@pytest.mark.parametrize("kind", ["image", "text"])
+def test_cached_codes_train_the_prior_as_encoding_every_batch_does(runs, kind, tmp_path, caplog):
+    """model.cache_codes: the training split encoded once, each step's codes looked up by the
+    loader's own index batches; over two epochs the prior ends as the one that encodes every
+    batch does, and the cache was used throughout (no fallback)."""
+    root, _ = runs
+    ae, data = (root / "ae", []) if kind == "image" else (root / "text_ae", TEXT)
+    for cache in ("true", "false"):
+        train_run(tmp_path / cache, "model=latent_diffusion", f"model.ae_run={ae}",
+                  "model.sample_steps=2", f"model.cache_codes={cache}", "trainer.max_epochs=2",
+                  "trainer.limit_train_batches=4", "test=false", *data)
+    assert "encoding every batch" not in caplog.text and "are dropped" not in caplog.text
+    cached, encoded = (torch.load(tmp_path / c / "checkpoints" / "last.ckpt",
+                                  weights_only=True)["state_dict"] for c in ("true", "false"))
+    for key, value in encoded.items():
+        if key.startswith("denoiser."):
+            assert torch.allclose(cached[key], value, atol=1e-5), key
+
+
+@SHARED
+def test_augmented_batches_are_encoded_as_they_come_not_read_from_the_cache(runs, tmp_path, caplog):
+    """The cache holds the codes of the images as they are; flipped batches are other images,
+    so the first batch's check finds them apart and the run encodes every batch instead."""
+    root, _ = runs
+    train_run(tmp_path / "flips", "model=latent_diffusion", f"model.ae_run={root / 'ae'}",
+              "model.sample_steps=2", "data.augment=flips", "test=false")
+    assert "the cached codes are dropped and every batch is encoded" in caplog.text
+
+
+@SHARED
 @pytest.mark.parametrize("task", ["sample", "interpolate"])
 def test_an_image_prior_samples_and_interpolates_through_its_autoencoder(runs, task):
     root, _ = runs

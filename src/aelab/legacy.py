@@ -43,6 +43,8 @@ ADDED = {
     ("aelab.nets.image.unet.UNet", "shuffle"): 1,
     ("aelab.nets.image.unet.UNet", "res_scale"): 1.0,
     ("aelab.nets.image.unet.UNet", "bias_free"): False,
+    # a run of the latent diffusion prior before its code cache encoded every batch
+    ("aelab.models.latent_diffusion.LatentDiffusion", "cache_codes"): False,
     # callbacks=ema before its span and warm-up (issue 35): a fixed decay from the first update
     ("aelab.callbacks.ema.EMA", "span"): None,
     ("aelab.callbacks.ema.EMA", "warmup"): False,

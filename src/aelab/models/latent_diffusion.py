@@ -12,8 +12,17 @@ VQ-VAE) and best checkpoint, and stays frozen. Its codes are centred on their pe
 training mean and divided by one scalar, their overall standard deviation, as latent
 diffusion scales its codes to unit variance; mean and scale are buffers, so every checkpoint
 carries them. Both are measured once at the start of fit on (up to STATS_CODES of) the
-training split; each step then encodes its own batch, as the code prior does, so the data's
-order, augmentation and resume behave as for any run.
+training split.
+
+The autoencoder is frozen, so a training image's code never changes: with `cache_codes` the
+whole training split is encoded once at the start of fit (up to CACHE_BYTES of codes) and a
+training step looks its batch's codes up instead of running the encoder again. It finds them
+by the training loader's own sampler, rebuilt for the epoch (the same seed, epoch and rank give
+the same index batches), so the data's order and resume stay as for any run; the first batch of
+every epoch is also encoded and compared with its cached codes, and where they differ (data
+augmentation, which the cache does not see, or a data module whose batches come otherwise) the
+run says so once and encodes every batch from then on. Validation and test batches are always
+encoded.
 
 The denoiser (`model.denoiser`): `mlp`, a residual MLP over the flat code (nets/
 latent_denoiser.py), or `unet`, a small U-Net over the code map (nets/latent_unet.py) for a
@@ -56,6 +65,7 @@ from aelab.run_dir import best_checkpoint, instantiate_model, load_run_config, l
 
 log = logging.getLogger(__name__)
 STATS_CODES = 10_000  # a per-dimension mean and one scale settle long before this
+CACHE_BYTES = 2 * 2**30  # a larger training split's codes are encoded per batch instead
 AUTOENCODERS = ("conv_ae, mlp_ae, resnet_ae, conv_vae, resnet_vae, hvae, conv_vqvae, "
                 "resnet_vqvae, lstm_ae, transformer_ae, lstm_vae, transformer_vae")
 
@@ -162,7 +172,7 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
                  depth: PositiveInt, width: PositiveInt, unet_channels: PositiveInt,
                  unet_levels: PositiveInt, unet_blocks: PositiveInt,
                  dropout: DropProbability, conditional: bool, cond_drop: Probability,
-                 guidance: NonNegativeFloat, trust_run_config: bool,
+                 guidance: NonNegativeFloat, trust_run_config: bool, cache_codes: bool,
                  image_shape: tuple[int, int, int] | None = None, vocab_size: int | None = None,
                  num_classes: int | None = None, scheduler=None, monitor: str = "val/loss",
                  corruption=None):
@@ -209,6 +219,9 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         self.register_buffer("code_scale", torch.ones(()))
         self.register_buffer("stats_done", torch.zeros((), dtype=torch.bool))
         self.optimizer, self.scheduler, self.monitor = optimizer, scheduler, monitor
+        self.cache_codes = cache_codes
+        self.code_cache: torch.Tensor | None = None  # the training split's codes (not saved)
+        self.epoch_batches: list[list[int]] | None = None  # this epoch's index batches
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -233,9 +246,12 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         datamodule = self.trainer.datamodule
         if self.modality == "text":
             check_same_vocabulary(datamodule, self.ae_run)
+        if self.cache_codes:
+            self.code_cache = self.encode_training_split(datamodule)
         if bool(self.stats_done):
             return
-        codes = torch.cat(list(training_codes(self, datamodule, STATS_CODES)))
+        codes = (self.code_cache[:STATS_CODES] if self.code_cache is not None else
+                 torch.cat(list(training_codes(self, datamodule, STATS_CODES))))
         self.code_mean.copy_(codes.mean(0))
         self.code_scale.copy_((codes - codes.mean(0)).std().clamp_min(1e-8))
         self.stats_done.fill_(True)
@@ -248,8 +264,48 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         return (batch[0] if isinstance(batch, list | tuple) else batch,)
 
     # -- training ----------------------------------------------------------------------------
+    def encode_training_split(self, datamodule) -> torch.Tensor | None:
+        """Every training example's code, in the split's order; None where they would take
+        more than CACHE_BYTES."""
+        size = (len(datamodule.splits["train"]) if self.modality == "image"
+                else len(datamodule.ids["train"]))
+        dim = int(torch.tensor(self.code_shape).prod())
+        if size * dim * 4 > CACHE_BYTES:
+            log.info("latent diffusion: %d training codes of %d floats are more than %d MB; "
+                     "encoding every batch instead", size, dim, CACHE_BYTES >> 20)
+            return None
+        return torch.cat(list(training_codes(self, datamodule, size)))
+
+    def on_train_epoch_start(self) -> None:
+        """The index batches the training loader hands over this epoch, from a copy of its
+        sampler (a sampler gives the same batches for the same seed, epoch and rank)."""
+        self.epoch_batches = None
+        if self.code_cache is not None:
+            sampler = self.trainer.datamodule.train_dataloader().sampler
+            sampler.set_epoch(self.current_epoch)
+            self.epoch_batches = list(sampler)
+
+    def cached_codes(self, batch, batch_idx: int) -> torch.Tensor | None:
+        """The training batch's codes from the cache (None: encode it). The first batch of
+        every epoch is also encoded, to check that the cache and the loader agree."""
+        if self.epoch_batches is None or batch_idx >= len(self.epoch_batches):
+            return None
+        index = torch.as_tensor(self.epoch_batches[batch_idx], device=self.code_cache.device)
+        codes = self.code_cache[index]
+        if batch_idx == 0:
+            encoded = self.ae_codes(*self.batch_inputs(batch))
+            if encoded.shape != codes.shape or not torch.allclose(encoded, codes, rtol=1e-3,
+                                                                   atol=1e-4 * codes.abs().max()):
+                log.warning("latent diffusion: the training batches are not the training split's "
+                            "examples as they are (data augmentation?); the cached codes are "
+                            "dropped and every batch is encoded")
+                self.code_cache = self.epoch_batches = None
+                return encoded
+        return codes
+
     def _step(self, batch, stage: str, batch_idx: int) -> torch.Tensor:
-        x0 = self.normalize(self.ae_codes(*self.batch_inputs(batch)))
+        codes = self.cached_codes(batch, batch_idx) if stage == "train" else None
+        x0 = self.normalize(codes if codes is not None else self.ae_codes(*self.batch_inputs(batch)))
         generator = step_generator(stage, batch_idx, x0.device)
         cond = {}
         if self.num_classes:  # batches are (images, labels); some labels become "no class"
