@@ -55,6 +55,19 @@ for args in "fashion_mnist 8000" "photos 2000"; do
     small $args conv_ae_plain model=conv_ae model.linear_path=none model.loss=mse
 done
 
+# Longer and augmented, on the photos at 32 floats: conv_ae for 30 epochs, without and with
+# flips and quarter turns of the training patches (results/screen.md).
+for aug in none flips; do
+    dir="$OUT/screen/conv_e30$([ $aug = flips ] && echo _flips)"
+    [ -f "$dir/metrics.json" ] || python train.py experiment=linear_floor/photos model=conv_ae \
+        model.latent_dim=32 trainer.max_epochs=30 data.augment=$aug hydra.run.dir="$dir" > /dev/null
+done
+
 # The tables (generated from the run dirs, not typed), as experiments/linear_floor/study.yaml
 # declares them: results/ (every family against PCA), results/control, results/small.
 python compare.py --study experiments/linear_floor --out-root "$OUT"
+
+# Where the nets gain on PCA at 32 floats on the photos: the test patches by quarter of PCA's
+# own PSNR and by photo (results/by_patch.md).
+python -m experiments.linear_floor.by_patch "$OUT/photos/pca/32" "$OUT/photos/conv_ae/32" \
+    "$OUT/photos/mlp_ae/32" "$OUT/photos/resnet_ae/32" "$OUT/plain/photos/conv_ae"
