@@ -103,6 +103,18 @@ def test_train_tests_a_vae_with_fid_of_its_prior_samples_under_its_own_name(runs
 
 
 @SHARED
+def test_a_conditional_prior_is_measured_on_its_labelled_test_batches(runs):
+    """A class-conditional latent diffusion prior's data comes as (images, labels): its test
+    stage scores its samples and the share of its guided ones in their class."""
+    metrics = train_run(runs / "cond", "model=latent_diffusion", f"model.ae_run={runs / 'ae'}",
+                        "model.conditional=true", "model.sample_steps=2", "model.width=16",
+                        f"metrics.features.run={runs / 'classifier'}", "metrics.num_samples=24")
+    assert {"test/fid_classifier", "test/precision_classifier"} <= set(metrics)
+    assert 0 <= metrics["test/class_accuracy_classifier"] <= 1
+    assert "test/rfid_classifier" not in metrics  # a prior reconstructs nothing
+
+
+@SHARED
 def test_images_of_another_shape_stop_the_run_before_it_trains(runs, tmp_path):
     with pytest.raises(AelabError, match=r"classifier of 3x32x32 images.*this run's images are "
                                          r"3x16x16.*model=classifier"):

@@ -58,12 +58,14 @@ class GenerativeMetrics(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int,
                           dataloader_idx: int = 0) -> None:
         distances = self.distances
-        distances.update_real(batch)
+        # Labelled data (a class-conditional prior's) comes as (images, labels).
+        images = batch[0] if isinstance(batch, list | tuple) else batch
+        distances.update_real(images)
         if distances.rfid is not None:
             # The input test_step scored: the same seeded corruption of this batch.
-            inputs = pl_module.step_source(batch, "test", batch_idx)
+            inputs = pl_module.step_source(images, "test", batch_idx)
             distances.update_reconstructions(pl_module(inputs).clamp(0, 1))
-        self.real += len(batch)
+        self.real += len(images)
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         distances = self.distances
