@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Reproduces experiments/generation: every sampler the repo has, on Fashion-MNIST (images),
+# scored in the features of a classifier trained here. Run from the repository root; one CPU
+# thread per run. Each step is skipped when its run dir already has its results.
+set -euo pipefail
+OUT=${OUT:-outputs/experiments/generation}
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1
+I=$OUT/images
+train() {  # train DIR OVERRIDES...: one run, unless it is there
+    local dir=$1; shift
+    [ -f "$dir/metrics.json" ] || python train.py "$@" threads=1 \
+        trainer.enable_progress_bar=false hydra.run.dir="$dir"
+}
+
+# The feature extractor first: the runs after it score their samples in their test stage.
+train "$I/classifier" experiment=generation/classifier
+FID="metrics.features.run=$I/classifier metrics.features.name=fmnist_cnn"
+
+# A 32-float conv_ae at its defaults; its test stage samples from a Gaussian mixture fitted
+# to its training codes (the ex-post density estimate, Ghosh et al., 2020).
+train "$I/conv_ae" experiment=images/_base model=conv_ae $FID
+# Latent diffusion over its codes (flow matching, the MLP denoiser, Heun's sampler).
+train "$I/conv_ae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_ae" $FID
+# The same, conditioned on the class and guided (w = 2): its test stage also scores the share
+# of guided samples the classifier puts in their class.
+train "$I/conv_ae_ld_cond" experiment=generation/latent_diffusion_cond model.ae_run="$I/conv_ae" $FID
+
+# The grids: 64 samples of the mixture and of latent diffusion, 60 guided ones of the
+# conditional prior (6 per class, in class order).
+HERE=experiments/generation
+python generate.py run_dir="$I/conv_ae" task=sample num_images=64
+python generate.py run_dir="$I/conv_ae_ld" task=sample num_images=64
+python generate.py run_dir="$I/conv_ae_ld_cond" task=sample num_images=60 classes=all
+cp "$I/conv_ae/generated/sample.png" $HERE/conv_ae_gmm_sample.png
+cp "$I/conv_ae_ld/generated/sample.png" $HERE/conv_ae_ld_sample.png
+cp "$I/conv_ae_ld_cond/generated/sample.png" $HERE/conv_ae_ld_cond_sample.png
+
+# Text, on 10,000 WordNet sentences (data.limit; the full corpus takes hours per Transformer
+# on this CPU): the recommended Transformer AE, VAE and LM, the LSTM LM whose hidden states
+# are the Fréchet distance's features (a model none of the samplers is), and latent diffusion
+# over the AE's codes.
+T=$OUT/text
+for recipe in transformer_ae transformer_vae transformer_lm lstm_lm; do
+    train "$T/$recipe" experiment=text/$recipe data.limit=10000
+done
+train "$T/transformer_ae_ld" experiment=generation/text_latent_diffusion \
+    model.ae_run="$T/transformer_ae" data.limit=10000
+# 1,000 sentences from each sampler, measured against as many test sentences
+# (generated/sample_metrics.json): the Fréchet distance in lstm_lm's features, perplexity
+# under transformer_lm, distinct-1/2 and self-BLEU. The LM's own samples are ancestral.
+MEASURE="num_images=1000 text_metrics.features.run=$T/lstm_lm text_metrics.features.name=lstm_lm
+         text_metrics.lm.run=$T/transformer_lm text_metrics.lm.name=transformer_lm"
+sample() {
+    local run=$1; shift
+    [ -f "$run/generated/sample_metrics.json" ] || python generate.py run_dir="$run" task=sample \
+        $MEASURE "$@"
+}
+sample "$T/transformer_ae_ld"
+sample "$T/transformer_vae"
+sample "$T/transformer_lm" decoding=sample
+
+python compare.py --study experiments/generation --out-root "$OUT"
