@@ -19,7 +19,8 @@ whole training split is encoded once at the start of fit (up to CACHE_BYTES of c
 training step looks its batch's codes up instead of running the encoder again. It finds them
 by the training loader's own sampler, rebuilt for the epoch (the same seed, epoch and rank give
 the same index batches), so the data's order and resume stay as for any run; the first batch of
-every epoch is also encoded and compared with its cached codes, and where they differ (data
+every epoch (or of a resumed one) is also encoded and compared with its cached codes, and where
+they differ (data
 augmentation, which the cache does not see, or a data module whose batches come otherwise) the
 run says so once and encodes every batch from then on. Validation and test batches are always
 encoded.
@@ -222,6 +223,7 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         self.cache_codes = cache_codes
         self.code_cache: torch.Tensor | None = None  # the training split's codes (not saved)
         self.epoch_batches: list[list[int]] | None = None  # this epoch's index batches
+        self.cache_checked = False  # this epoch's first batch here was compared with the cache
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -279,20 +281,22 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
     def on_train_epoch_start(self) -> None:
         """The index batches the training loader hands over this epoch, from a copy of its
         sampler (a sampler gives the same batches for the same seed, epoch and rank)."""
-        self.epoch_batches = None
+        self.epoch_batches, self.cache_checked = None, False
         if self.code_cache is not None:
             sampler = self.trainer.datamodule.train_dataloader().sampler
             sampler.set_epoch(self.current_epoch)
             self.epoch_batches = list(sampler)
 
     def cached_codes(self, batch, batch_idx: int) -> torch.Tensor | None:
-        """The training batch's codes from the cache (None: encode it). The first batch of
-        every epoch is also encoded, to check that the cache and the loader agree."""
+        """The training batch's codes from the cache (None: encode it). The first batch each
+        epoch (or after a resume within one) is also encoded, to check that the cache and the
+        loader agree."""
         if self.epoch_batches is None or batch_idx >= len(self.epoch_batches):
             return None
         index = torch.as_tensor(self.epoch_batches[batch_idx], device=self.code_cache.device)
         codes = self.code_cache[index]
-        if batch_idx == 0:
+        if not self.cache_checked:
+            self.cache_checked = True
             encoded = self.ae_codes(*self.batch_inputs(batch))
             if encoded.shape != codes.shape or not torch.allclose(encoded, codes, rtol=1e-3,
                                                                    atol=1e-4 * codes.abs().max()):
