@@ -19,11 +19,10 @@ whole training split is encoded once at the start of fit (up to CACHE_BYTES of c
 training step looks its batch's codes up instead of running the encoder again. It finds them
 by the training loader's own sampler, rebuilt for the epoch (the same seed, epoch and rank give
 the same index batches), so the data's order and resume stay as for any run; the first batch of
-every epoch (or of a resumed one) is also encoded and compared with its cached codes, and where
-they differ (data
-augmentation, which the cache does not see, or a data module whose batches come otherwise) the
-run says so once and encodes every batch from then on. Validation and test batches are always
-encoded.
+every epoch (or of a resumed one) is also encoded and compared with its cached codes, and
+where they differ (data augmentation, which the cache does not see, or a data module whose
+batches come otherwise) the run says so once and encodes every batch from then on. Validation
+and test batches are always encoded.
 
 The denoiser (`model.denoiser`): `mlp`, a residual MLP over the flat code (nets/
 latent_denoiser.py), or `unet`, a small U-Net over the code map (nets/latent_unet.py) for a
