@@ -15,7 +15,8 @@ def main(cfg: DictConfig) -> None:
 
     with exit_on_user_error():
         metrics = evaluate(cfg.run_dir, cfg.ckpt, cfg.accelerator, cfg.trust_run_config,
-                           cfg.metrics, cfg.self_ensemble, cfg.iw_samples)
+                           cfg.metrics, cfg.self_ensemble, cfg.iw_samples,
+                           cfg.prior_temperature)
     width = max(map(len, metrics))
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value:.6g}")

@@ -103,6 +103,28 @@ def test_train_tests_a_vae_with_fid_of_its_prior_samples_under_its_own_name(runs
 
 
 @SHARED
+def test_eval_scores_a_vaes_samples_at_a_prior_temperature_in_a_file_of_its_own(runs):
+    """eval.py prior_temperature=T: the samples FID scores are drawn at T times the prior's
+    spread (other samples than at T = 1, so another FID), into eval_metrics_t<T>.json; a model
+    without a Gaussian prior, and a temperature without features to score it, are refused."""
+    if not (runs / "vae" / "checkpoints").exists():
+        train_run(runs / "vae", "model=conv_vae", "model.latent_dim=4", "model.iw_samples=2",
+                  f"metrics.features.run={runs / 'classifier'}", "metrics.features.name=shapes_cnn")
+    metrics = eval_metrics(f"metrics.features.run={runs / 'classifier'}", "metrics.num_samples=48")
+    cold = evaluate(str(runs / "vae"), metrics=metrics, prior_temperature=0.5)
+    warm = evaluate(str(runs / "vae"), metrics=metrics)
+    written = json.loads((runs / "vae" / "eval_metrics_t0.5.json").read_text())
+    assert written["test/fid_classifier"] == pytest.approx(cold["test/fid_classifier"])
+    assert cold["test/fid_classifier"] != pytest.approx(warm["test/fid_classifier"])
+    assert cold["test/rfid_classifier"] == pytest.approx(warm["test/rfid_classifier"])
+    with pytest.raises(AelabError, match="prior_temperature=0.5 scales a Gaussian prior.*"
+                                         "ImageAutoencoder has none"):
+        evaluate(str(runs / "ae"), metrics=metrics, prior_temperature=0.5)
+    with pytest.raises(AelabError, match="give the features too: metrics.features.run"):
+        evaluate(str(runs / "vae"), metrics=eval_metrics(), prior_temperature=0.5)
+
+
+@SHARED
 def test_a_conditional_prior_is_measured_on_its_labelled_test_batches(runs):
     """A class-conditional latent diffusion prior's data comes as (images, labels): its test
     stage scores its samples and the share of its guided ones in their class."""

@@ -170,7 +170,8 @@ def feature_extractor(metrics: DictConfig | None):
 
 
 def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
-                       datamodule: L.LightningDataModule, seed: int) -> list[L.Callback]:
+                       datamodule: L.LightningDataModule, seed: int,
+                       temperature: float = 1.0) -> list[L.Callback]:
     """The test stage's FID / KID / precision / recall callback for this model and data (none
     without features)."""
     from aelab.callbacks.fid import GenerativeMetrics
@@ -179,7 +180,7 @@ def generative_metrics(extractor, metrics: DictConfig, model: L.LightningModule,
         return []
     # A config saved before `neighbours` existed (a resumed run) has none: the paper's k = 3.
     return [GenerativeMetrics.for_model(extractor, model, datamodule, metrics.num_samples, seed,
-                                        metrics.get("neighbours", 3))]
+                                        metrics.get("neighbours", 3), temperature)]
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list | None = None) -> L.Trainer:
@@ -365,17 +366,20 @@ def load_run(run_dir: str, ckpt: str = "best", trust_run_config: bool = False):
 
 def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
              trust_run_config: bool = False, metrics: DictConfig | None = None,
-             self_ensemble: bool = False, iw_samples: int | None = None) -> dict:
+             self_ensemble: bool = False, iw_samples: int | None = None,
+             prior_temperature: float | None = None) -> dict:
     """Rebuild data and model from a run dir, test its checkpoint, write eval_metrics.json
     (eval_metrics_self_ensemble.json with `self_ensemble`, eval_metrics_iw<k>.json with
-    `iw_samples`).
+    `iw_samples`, eval_metrics_t<T>.json with `prior_temperature`).
 
     `metrics`: eval.py's own `metrics` node (FID / KID in the features it names), never the
     run's saved one: what eval measures is asked for on its command line. `self_ensemble`:
     an image autoencoder's output averaged over the flips and quarter turns of its input.
     `iw_samples`: a VAE's importance-weighted bound (test/nll, test/ppl, test/bpd) with this
     many samples instead of the run's own (a tighter bound for more compute; He et al., 2019,
-    report 500)."""
+    report 500). `prior_temperature`: the samples that FID, KID, precision and recall score
+    drawn at this many times a Gaussian prior's spread (VAEs, hvae's every group, latent
+    diffusion's noise)."""
     run = Path(run_dir).expanduser()
     if metrics is not None:
         check_metrics(metrics)  # train.py checks its own in check_config
@@ -393,7 +397,10 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
         if iw_samples < 1:
             raise AelabError(f"iw_samples={iw_samples}: give at least 1 (null: the run's own)")
         model.iw_samples = iw_samples
-    callbacks = generative_metrics(extractor, metrics, model, datamodule, cfg.seed)
+    if prior_temperature is not None:
+        check_prior_temperature(prior_temperature, model, extractor)
+    callbacks = generative_metrics(extractor, metrics, model, datamodule, cfg.seed,
+                                   1.0 if prior_temperature is None else prior_temperature)
     trainer = L.Trainer(accelerator=accelerator or cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False, callbacks=callbacks,
                         enable_checkpointing=False, enable_progress_bar=False)
@@ -401,9 +408,23 @@ def evaluate(run_dir: str, ckpt: str = "best", accelerator: str | None = None,
     scores = scalar_metrics(results[0])
     scores.update(epoch=state.get("epoch", -1), global_step=state.get("global_step", -1))
     name = "eval_metrics" + ("_self_ensemble" if self_ensemble else "") + (
-        f"_iw{iw_samples}" if iw_samples is not None else "")
+        f"_iw{iw_samples}" if iw_samples is not None else "") + (
+        f"_t{prior_temperature:g}" if prior_temperature is not None else "")
     write_metrics(run / f"{name}.json", scores)
     return scores
+
+
+def check_prior_temperature(temperature, model, extractor) -> None:
+    """eval.py prior_temperature=T: a spread > 0 of a Gaussian prior whose samples are scored."""
+    if not getattr(model, "gaussian_prior", False):
+        raise AelabError(f"prior_temperature={temperature} scales a Gaussian prior's spread "
+                         f"(VAEs, hvae, latent_diffusion); a {type(model).__name__} has none")
+    if not isinstance(temperature, int | float) or temperature <= 0:
+        raise AelabError(f"prior_temperature={temperature}: give a spread > 0 (1: the prior's own)")
+    if extractor is None:
+        raise AelabError(f"prior_temperature={temperature} sets the spread of the samples that "
+                         "FID / KID score; give the features too: metrics.features.run=<a "
+                         "model=classifier run>")
 
 
 def pick_device(accelerator: str | None) -> torch.device:

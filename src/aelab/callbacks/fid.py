@@ -12,7 +12,8 @@
                                      features (a model=classifier run) puts in their class
 
 each against the test images. train.py computes them when it tests the best checkpoint, and
-`eval.py run_dir=RUN metrics.features.run=CLASSIFIER_RUN` on a run trained before.
+`eval.py run_dir=RUN metrics.features.run=CLASSIFIER_RUN` on a run trained before (with
+`prior_temperature=T`, of samples drawn at T times a Gaussian prior's spread).
 """
 
 import lightning as L
@@ -26,16 +27,16 @@ from aelab.metrics.fid import FeatureDistances
 
 class GenerativeMetrics(L.Callback):
     def __init__(self, extractor: FeatureExtractor, num_samples: int | None, seed: int,
-                 neighbours: int = 3):
+                 neighbours: int = 3, temperature: float = 1.0):
         self.extractor, self.num_samples, self.seed = extractor, num_samples, seed
-        self.neighbours = neighbours
+        self.neighbours, self.temperature = neighbours, temperature
         self.distances: FeatureDistances | None = None
         self.real = 0
 
     @classmethod
     def for_model(cls, extractor: FeatureExtractor, model: L.LightningModule,
                   datamodule: L.LightningDataModule, num_samples: int | None,
-                  seed: int, neighbours: int = 3) -> "GenerativeMetrics":
+                  seed: int, neighbours: int = 3, temperature: float = 1.0) -> "GenerativeMetrics":
         """The callback for `model`, or a clear error when there is nothing to measure."""
         name = type(model).__name__
         if getattr(model, "modality", None) != "image":
@@ -46,7 +47,7 @@ class GenerativeMetrics(L.Callback):
                              "it has no images to measure; measure an autoencoder's run, or set "
                              "no features")
         extractor.check_images(tuple(datamodule.image_shape))
-        return cls(extractor, num_samples, seed, neighbours)
+        return cls(extractor, num_samples, seed, neighbours, temperature)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Fresh sums for every test run, beside the model on its device.
@@ -74,7 +75,7 @@ class GenerativeMetrics(L.Callback):
             # Batches the size the data was batched in: what the user sized for the device.
             batch_size = getattr(trainer.datamodule, "batch_size", 256)
             for images in sample_batches(pl_module, trainer.datamodule, n, self.seed, batch_size,
-                                         stream=trainer.global_rank):
+                                         self.temperature, stream=trainer.global_rank):
                 distances.update_samples(images)
             accuracy = self.class_accuracy(trainer, pl_module, n, batch_size)
             if accuracy is not None:
@@ -108,7 +109,7 @@ class GenerativeMetrics(L.Callback):
         right, start = 0, 0
         # Another seed than the unconditional samples': these are other draws.
         for images in sample_batches(pl_module, trainer.datamodule, n, self.seed + 1, batch_size,
-                                     stream=trainer.global_rank, labels=labels):
+                                     self.temperature, stream=trainer.global_rank, labels=labels):
             given = labels[start:start + len(images)]
             right += int((classifier(images).argmax(1) == given).sum())
             start += len(images)
