@@ -24,13 +24,26 @@ train "$I/conv_ae_ld" experiment=generation/latent_diffusion model.ae_run="$I/co
 # The same, conditioned on the class and guided (w = 2): its test stage also scores the share
 # of guided samples the classifier puts in their class.
 train "$I/conv_ae_ld_cond" experiment=generation/latent_diffusion_cond model.ae_run="$I/conv_ae" $FID
+# The recommended conv_vae: its prior's samples at the temperature 1 (its test stage), 0.85
+# and 0.7 (eval.py prior_temperature: eval_metrics_t<T>.json).
+train "$I/conv_vae" experiment=images/conv_vae $FID
+for t in 0.85 0.7; do
+    [ -f "$I/conv_vae/eval_metrics_t$t.json" ] || python eval.py run_dir="$I/conv_vae" $FID \
+        prior_temperature=$t
+done
+# Latent diffusion over the VAE's posterior means, as over the plain AE's codes.
+train "$I/conv_vae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_vae" $FID
 
 # The grids: 64 samples of the mixture and of latent diffusion, 60 guided ones of the
 # conditional prior (6 per class, in class order).
 HERE=experiments/generation
-python generate.py run_dir="$I/conv_ae" task=sample num_images=64
-python generate.py run_dir="$I/conv_ae_ld" task=sample num_images=64
-python generate.py run_dir="$I/conv_ae_ld_cond" task=sample num_images=60 classes=all
+grid() {  # grid RUN OPTIONS...: generated/sample.png, unless it is there
+    local run=$1; shift
+    [ -f "$run/generated/sample.png" ] || python generate.py run_dir="$run" task=sample "$@"
+}
+grid "$I/conv_ae" num_images=64
+grid "$I/conv_ae_ld" num_images=64
+grid "$I/conv_ae_ld_cond" num_images=60 classes=all
 cp "$I/conv_ae/generated/sample.png" $HERE/conv_ae_gmm_sample.png
 cp "$I/conv_ae_ld/generated/sample.png" $HERE/conv_ae_ld_sample.png
 cp "$I/conv_ae_ld_cond/generated/sample.png" $HERE/conv_ae_ld_cond_sample.png
