@@ -27,8 +27,9 @@ text_jobs() {
         echo "$recipe text/wordnet10k/$recipe experiment=text/$recipe data.limit=10000"
         echo "$recipe text/bible/$recipe experiment=text/$recipe data.path=../shared/datasets/bible"
     done
-    # a second seed of the AEs on the Bible, where the two are closest (results/bible_screen)
-    for recipe in transformer_ae lstm_ae; do
+    # a second seed on the Bible, where the recipes and their baselines are closest
+    # (results/bible_screen: ae_seed1, lstm_ae_seed1, vae_seed1, lm_seed1)
+    for recipe in transformer_ae lstm_ae transformer_vae transformer_lm; do
         echo "$recipe screen_bible/${recipe#transformer_}_seed1 experiment=text/$recipe data.path=../shared/datasets/bible seed=1"
     done
 }
