@@ -21,6 +21,9 @@ FID="metrics.features.run=$I/classifier metrics.features.name=fmnist_cnn"
 train "$I/conv_ae" experiment=images/_base model=conv_ae $FID
 # Latent diffusion over its codes (flow matching, the MLP denoiser, Heun's sampler).
 train "$I/conv_ae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_ae" $FID
+# ... and its second seed (the prior's; the same autoencoder), in the screen's table.
+train "$I/screen/conv_ae_ld_seed1" experiment=generation/latent_diffusion model.ae_run="$I/conv_ae" \
+    seed=1 $FID
 # The same, conditioned on the class and guided (w = 2): its test stage also scores the share
 # of guided samples the classifier puts in their class.
 train "$I/conv_ae_ld_cond" experiment=generation/latent_diffusion_cond model.ae_run="$I/conv_ae" $FID
