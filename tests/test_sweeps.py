@@ -69,10 +69,12 @@ def test_parallel_sweep_survives_a_failing_job_and_resumes(tmp_path, capsys):
     assert table.count("| done |") == 1 and table.count("failed: AelabError") == 1
     assert (sweep / "summary.csv").exists()
 
-    # Resuming the sweep does not run the finished job again.
+    # Resuming the sweep does not run the finished job again (resumed here, in this process,
+    # with the basic launcher: the same job folders, without starting three interpreters).
     stamps = {f: (f / "metrics.json").stat().st_mtime_ns for f in finished}
-    multirun(tmp_path, *swept, "ckpt_path=last")
+    multirun_here(tmp_path, capsys, *swept[2:], "ckpt_path=last")
     assert {f: (f / "metrics.json").stat().st_mtime_ns for f in finished} == stamps
+    assert (failed[0] / "failure.txt").exists()  # the failed job is still recorded as failed
 
 
 def test_grid_preset_sweeps_a_text_model_and_names_jobs_by_swept_keys(tmp_path, capsys):
