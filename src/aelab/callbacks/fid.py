@@ -47,6 +47,7 @@ class GenerativeMetrics(L.Callback):
                              "it has no images to measure; measure an autoencoder's run, or set "
                              "no features")
         extractor.check_images(tuple(datamodule.image_shape))
+        check_classes(extractor, model)  # before it trains, not after
         return cls(extractor, num_samples, seed, neighbours, temperature)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -101,10 +102,7 @@ class GenerativeMetrics(L.Callback):
         classes = getattr(pl_module, "num_classes", 0)
         if classifier is None or not classes or not n:
             return None
-        if classifier.num_classes != classes:
-            raise AelabError(f"metrics.features.run={self.extractor.run} is a classifier of "
-                             f"{classifier.num_classes} classes and this prior is conditioned "
-                             f"on {classes}: use a classifier trained on the same labels")
+        check_classes(self.extractor, pl_module)
         labels = pl_module.class_labels("all", n)
         right, start = 0, 0
         # Another seed than the unconditional samples': these are other draws.
@@ -122,3 +120,14 @@ class GenerativeMetrics(L.Callback):
             return self.real
         n, world, rank = self.num_samples, trainer.world_size, trainer.global_rank
         return n // world + (rank < n % world)
+
+
+def check_classes(extractor: FeatureExtractor, model: L.LightningModule) -> None:
+    """A conditional prior's guided samples are scored by the features' classifier: it must
+    know the same classes."""
+    classifier = getattr(extractor, "classifier", None)
+    classes = getattr(model, "num_classes", 0)
+    if classifier is not None and classes and classifier.num_classes != classes:
+        raise AelabError(f"metrics.features.run={extractor.run} is a classifier of "
+                         f"{classifier.num_classes} classes and this prior is conditioned on "
+                         f"{classes}: use a classifier trained on the same labels")
