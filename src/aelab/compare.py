@@ -95,23 +95,30 @@ def eval_metrics(run: Path) -> dict:
     """The `test/` metrics of the run's eval_metrics*.json files, named as in the module
     docstring: eval_metrics.json's under their own names, eval_metrics_<variant>.json's as
     `<variant>/test/...`."""
-    out = {}
-    for file in sorted(run.glob(f"{EVAL_METRICS}*.json")):
-        variant = file.stem.removeprefix(EVAL_METRICS).lstrip("_")
-        scores = readable(file, lambda f=file: json.loads(f.read_text()))
-        out.update({f"{variant}/{k}" if variant else k: v for k, v in scores.items()
-                    if k.startswith("test/")})
-    return out
+    return scores_of(run.glob(f"{EVAL_METRICS}*.json"),
+                     lambda file: file.stem.removeprefix(EVAL_METRICS).lstrip("_"),
+                     keep=lambda key: key.startswith("test/"))
 
 
 def sample_metrics(run: Path) -> dict:
     """The sample quality `generate.py task=sample` wrote for a text run, named as in the
-    module docstring."""
+    module docstring: sample_metrics.json's under their own names, sample-<k>_metrics.json's
+    as `sample-<k>/...`."""
+    def draw(file: Path) -> str:  # sample_metrics.json: ""; sample-1_metrics.json: "sample-1"
+        name = file.stem.removesuffix("_metrics")
+        return "" if name == "sample" else name
+
+    return scores_of((run / "generated").glob("sample*_metrics.json"), draw)
+
+
+def scores_of(files, prefix, keep=lambda key: True) -> dict:
+    """The scores of json files, in name order, each file's kept keys under `prefix(file)/`
+    (as they are where the prefix is empty)."""
     out = {}
-    for file in sorted((run / "generated").glob("sample*_metrics.json")):
-        draw = file.stem.removesuffix("_metrics")
+    for file in sorted(files):
         scores = readable(file, lambda f=file: json.loads(f.read_text()))
-        out.update({k if draw == "sample" else f"{draw}/{k}": v for k, v in scores.items()})
+        head = prefix(file)
+        out.update({f"{head}/{k}" if head else k: v for k, v in scores.items() if keep(k)})
     return out
 
 
