@@ -27,6 +27,15 @@ train "$I/screen/conv_ae_ld_seed1" experiment=generation/latent_diffusion model.
 # The same, conditioned on the class and guided (w = 2): its test stage also scores the share
 # of guided samples the classifier puts in their class.
 train "$I/conv_ae_ld_cond" experiment=generation/latent_diffusion_cond model.ae_run="$I/conv_ae" $FID
+# A second data size: 8,000 Fashion-MNIST images per split (data.limit, the test split too),
+# conv_ae's defaults and latent diffusion over its codes, each scored as above (the mixture's
+# samples by eval.py, eval_metrics.json).
+I8=$OUT/images_8000
+train "$I8/conv_ae" experiment=images/_base model=conv_ae model.latent_dim=32 data.limit=8000
+[ -f "$I8/conv_ae/eval_metrics.json" ] || python eval.py run_dir="$I8/conv_ae" $FID
+train "$I8/conv_ae_ld" experiment=generation/latent_diffusion model.ae_run="$I8/conv_ae" \
+    data.limit=8000 $FID
+
 # The recommended conv_vae: its prior's samples at the temperature 1 (its test stage), 0.85
 # and 0.7 (eval.py prior_temperature: eval_metrics_t<T>.json).
 train "$I/conv_vae" experiment=images/conv_vae $FID
