@@ -17,7 +17,9 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=300)
 
 
-def test_train_then_eval_from_the_command_line(tmp_path):
+def test_train_then_eval_from_the_command_line(tmp_path, capsys):
+    """train.py in a process of its own, as a user starts it; eval.py on its run as __main__
+    in this process (its own start would add an interpreter and a torch import, not a check)."""
     run_dir = tmp_path / "run"
     done = run("train.py", "trainer=debug", "data.num_train=64", "data.num_val=32",
                "data.num_test=32", "data.batch_size=16", "data.image_size=16", "model.width=8",
@@ -26,9 +28,9 @@ def test_train_then_eval_from_the_command_line(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert (run_dir / ".hydra" / "config.yaml").exists()
 
-    evaluated = run("eval.py", f"run_dir={run_dir}")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    psnr_line = next(line for line in evaluated.stdout.splitlines() if line.startswith("test/psnr"))
+    code, output = run_entry("eval", [f"run_dir={run_dir}"], capsys)
+    assert code == 0, output[-2000:]
+    psnr_line = next(line for line in output.splitlines() if line.startswith("test/psnr"))
     assert abs(float(psnr_line.split()[1]) - metrics["test/psnr"]) < 1e-3
     assert not (run_dir / ".hydra" / "overrides.yaml").read_text().count("run_dir")
 
@@ -40,7 +42,7 @@ def test_unknown_model_lists_the_valid_names():
 
 
 # The two below run the script as __main__ in this process (run_entry: its exit status and
-# output, one interpreter start and torch import less); the runs above are real processes.
+# output, one interpreter start and torch import less), as eval.py above does.
 def test_missing_data_path_is_one_clear_line(tmp_path, capsys):
     code, output = run_entry("train", ["data=images", f"hydra.run.dir={tmp_path}"], capsys)
     assert code == 2

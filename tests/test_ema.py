@@ -97,6 +97,7 @@ def test_a_span_needs_a_run_with_an_end_and_one_of_span_or_decay():
 # A run of a few hundred optimizer steps (5 epochs of 60), where the old callback's decay of
 # 0.999 from the first step left about three quarters of the average at the first weights.
 SHORT_RUN = ("trainer.max_epochs=5", "trainer.limit_train_batches=null", "data.num_train=960",
+             "data.image_size=16",  # 300 steps, at a quarter of the pixels
              *SCRATCH)
 
 
