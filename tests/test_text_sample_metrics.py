@@ -9,6 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.text import bleu_score
 
+from aelab.compare import read_run
 from aelab.data.text import BOS_ID, EOS_ID
 from aelab.data.toy_text import make_sentences
 from aelab.errors import AelabError
@@ -156,6 +157,16 @@ def test_generate_writes_the_samples_quality_beside_the_test_sentences(runs):
     generate(str(runs / "lm"), "sample", n=8, seed=1, text_metrics=text_metrics())
     plain = json.loads((runs / "lm" / "generated" / "sample-1_metrics.json").read_text())
     assert "sample/self_bleu" in plain and not any("ppl" in k or "fd" in k for k in plain)
+    # A draw of other settings, named by its tag; compare.py reads each draw under its name.
+    tagged = generate(str(runs / "lm"), "sample", n=8, seed=0, decoding="sample", top_p=0.5,
+                      tag="nucleus05", text_metrics=text_metrics())
+    assert tagged.name == "sample_nucleus05.txt"
+    nucleus = json.loads((runs / "lm" / "generated" / "sample_nucleus05_metrics.json").read_text())
+    row = read_run(runs / "lm")["metrics"]
+    assert row["sample/count"] == 24 and row["sample-1/sample/count"] == 8
+    assert row["sample_nucleus05/sample/distinct_2"] == nucleus["sample/distinct_2"]
+    with pytest.raises(AelabError, match="tag=a/b: give one word"):
+        generate(str(runs / "lm"), "sample", n=8, tag="a/b")
 
 
 @pytest.mark.parametrize("override,says", [

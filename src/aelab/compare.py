@@ -13,7 +13,8 @@ A run's row (`read_run`) also holds:
   `test/psnr_y`;
 - the quality of a text run's samples that `generate.py task=sample` wrote
   (`generated/sample_metrics.json`: `sample/...` and `real/...`, docs/generation_metrics.md)
-  under their own names; a later draw's (`sample-1_metrics.json`) prefixed `sample-1/`;
+  under their own names; a later draw's (`sample-1_metrics.json`) prefixed `sample-1/`, a tagged
+  one's (`generate.py tag=nucleus05`: `sample_nucleus05_metrics.json`) `sample_nucleus05/`;
 - `epochs_run`: the epochs the run trained (`epoch` of metrics.json, plus one for a run an
   Optuna pruner stopped, whose `epoch` is the last one it began);
 - `overrides`: its command-line overrides (.hydra/overrides.yaml), e.g.
@@ -103,7 +104,7 @@ def eval_metrics(run: Path) -> dict:
 def sample_metrics(run: Path) -> dict:
     """The sample quality `generate.py task=sample` wrote for a text run, named as in the
     module docstring: sample_metrics.json's under their own names, sample-<k>_metrics.json's
-    as `sample-<k>/...`."""
+    as `sample-<k>/...` and a tagged draw's (generate.py tag=T) as `sample_T/...`."""
     def draw(file: Path) -> str:  # sample_metrics.json: ""; sample-1_metrics.json: "sample-1"
         name = file.stem.removesuffix("_metrics")
         return "" if name == "sample" else name

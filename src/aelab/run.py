@@ -4,6 +4,7 @@ import contextlib
 import json
 import logging
 import math
+import re
 from pathlib import Path
 
 import lightning as L
@@ -434,11 +435,16 @@ def pick_device(accelerator: str | None) -> torch.device:
 
 
 def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | None = None,
-             trust_run_config: bool = False, input: str | None = None, **options) -> Path:
+             trust_run_config: bool = False, input: str | None = None, tag: str | None = None,
+             **options) -> Path:
     """Run a generation task on a finished run; write generated/<task>.png (or .txt; an
     earlier output is kept: the new one becomes <task>-1.png, ...); return its path.
     task=sample on a text run also writes generated/sample_metrics.json (`text_metrics`:
     generate.yaml's node of that name; aelab.metrics.text_samples).
+
+    `tag`: the output is named <task>_<tag> instead (sample_nucleus05.txt and
+    sample_nucleus05_metrics.json), so that draws made with other settings are kept apart by
+    name; compare.py reads their scores as `sample_<tag>/...`.
 
     `input`: an image file for denoise / upscale to restore (any size) instead of test
     images; the result goes to generated/<file name>_<task>[_x<factor>].png."""
@@ -450,9 +456,13 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
     from aelab.metrics.text_features import build_text_measures
 
     run = Path(run_dir).expanduser()
+    stem = output_stem(task, tag)
     if input is not None and task not in ("denoise", "upscale"):
         raise AelabError(f"input={input} is for task=denoise or task=upscale (an image file to "
                          f"restore), not task={task}")
+    if input is not None and tag is not None:
+        raise AelabError(f"tag={tag} names a generated/{task}_<tag> output; a restored input= "
+                         "file is named after that file")
     features, lm = build_text_measures(options.pop("text_metrics", None))
     if (features is not None or lm is not None) and task != "sample":
         raise AelabError(f"text_metrics.features.run / text_metrics.lm.run measure the sentences "
@@ -486,7 +496,7 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
         return restore_file(model, task, Path(input).expanduser(), run / "generated")
     if datamodule.modality == "text":
         lines = generate_text.run_task(task, model, datamodule, **options)
-        out = free_name(make_dirs(run / "generated") / f"{task}.txt")
+        out = free_name(make_dirs(run / "generated") / f"{stem}.txt")
         atomic_write_text(out, "\n".join(lines) + "\n")
         if task == "sample":  # sample.txt -> sample_metrics.json, sample-1.txt -> sample-1_metrics.json
             measures = [m.to(model.device) if m is not None else None for m in (features, lm)]
@@ -495,20 +505,32 @@ def generate(run_dir: str, task: str, ckpt: str = "best", accelerator: str | Non
             for key, value in scores.items():
                 log.info("%s  %.6g", key, value)
         with SummaryWriter(str(run / "tensorboard")) as writer:
-            writer.add_text(f"generated/{task}", "  \n".join(lines))
+            writer.add_text(f"generated/{stem}", "  \n".join(lines))
         return out
     grid = generate_images.run_task(task, model, datamodule, **options)
-    out = free_name(make_dirs(run / "generated") / f"{task}.png")
+    out = free_name(make_dirs(run / "generated") / f"{stem}.png")
     pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     image = Image.fromarray(pixels)
     scale = max(1, 512 // max(image.size))  # small images are enlarged so they can be seen
     atomic_save_image(image.resize((image.width * scale, image.height * scale),
                                    Image.Resampling.NEAREST), out)
     with SummaryWriter(str(run / "tensorboard")) as writer:
-        writer.add_image(f"generated/{task}", grid)
+        writer.add_image(f"generated/{stem}", grid)
     if labels is not None:
         write_classes(out.with_suffix(".classes.txt"), labels, model.guidance)
     return out
+
+
+def output_stem(task: str, tag: str | None) -> str:
+    """generated/<task> or, tagged, generated/<task>_<tag>: a tag is one plain file-name word."""
+    if tag is None:
+        return task
+    if isinstance(tag, int) and not isinstance(tag, bool):  # tag=2 arrives as a number
+        tag = str(tag)
+    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", tag):
+        raise AelabError(f"tag={tag}: give one word of letters, digits, '.' or '-' (it names "
+                         f"the output, generated/{task}_<tag>)")
+    return f"{task}_{tag}"
 
 
 def class_request(model, task: str, classes, guidance, n: int):
