@@ -525,10 +525,10 @@ def output_stem(task: str, tag: str | None) -> str:
     """generated/<task> or, tagged, generated/<task>_<tag>: a tag is one plain file-name word."""
     if tag is None:
         return task
-    if isinstance(tag, int) and not isinstance(tag, bool):  # tag=2 arrives as a number
+    if isinstance(tag, int | float) and not isinstance(tag, bool):  # tag=2 arrives as a number
         tag = str(tag)
-    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", tag):
-        raise AelabError(f"tag={tag}: give one word of letters, digits, '.' or '-' (it names "
+    if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", tag):
+        raise AelabError(f"tag={tag}: give one word of letters, digits, '_', '.' or '-' (it names "
                          f"the output, generated/{task}_<tag>)")
     return f"{task}_{tag}"
 
