@@ -28,13 +28,15 @@ text_jobs() {
         echo "$recipe text/bible/$recipe experiment=text/$recipe data.path=../shared/datasets/bible"
     done
     # a second seed on the Bible, where the recipes and their baselines are closest
-    # (results/bible_screen: ae_seed1, lstm_ae_seed1, vae_seed1, lm_seed1), and a third of the
-    # LM and the VAE (results/bible_seeds)
+    # (results/bible_screen: ae_seed1, lstm_ae_seed1, vae_seed1, lm_seed1), and a third and fourth
+    # of the LM and the VAE (results/bible_seeds)
     for recipe in transformer_ae lstm_ae transformer_vae transformer_lm; do
         echo "$recipe screen_bible/${recipe#transformer_}_seed1 experiment=text/$recipe data.path=../shared/datasets/bible seed=1"
     done
-    for recipe in transformer_vae transformer_lm; do
-        echo "$recipe screen_bible/${recipe#transformer_}_seed2 experiment=text/$recipe data.path=../shared/datasets/bible seed=2"
+    for seed in 2 3; do
+        for recipe in transformer_vae transformer_lm; do
+            echo "$recipe screen_bible/${recipe#transformer_}_seed$seed experiment=text/$recipe data.path=../shared/datasets/bible seed=$seed"
+        done
     done
 }
 text_full_jobs() {  # the Transformers at WordNet's full size (hours of CPU each)
