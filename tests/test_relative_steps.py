@@ -36,6 +36,10 @@ ALLOWED = {
     ("conf/trainer/*.yaml", "max_epochs"): "plan: the run's length in passes over the data",
     ("conf/experiment/*/*.yaml", "trainer.max_epochs"):
         "plan: the recipe's length in passes over the data",
+    ("conf/experiment/generation/latent_diffusion.yaml", "trainer.max_steps"):
+        "plan: a diffusion prior's length in updates, as diffusion models are trained (DDPM, "
+        "LDM): it learns the codes' distribution, which is no easier for fewer codes; in "
+        "epochs a small data set got a fraction of the updates (experiments/generation)",
     ("conf/trainer/default.yaml", "log_every_n_steps"):
         "not training: how often scalars are written",
     ("conf/trainer/default.yaml", "check_val_every_n_epoch"):

@@ -46,8 +46,22 @@ done
 # Latent diffusion over the VAE's posterior means, as over the plain AE's codes.
 train "$I/conv_vae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_vae" $FID
 
-# The grids: 64 samples of the mixture and of latent diffusion, 60 guided ones of the
-# conditional prior (6 per class, in class order).
+# The recommended hvae: its prior's samples at the temperature 1, 0.85 and 0.7 (every group's
+# prior scaled alike), as conv_vae's.
+train "$I/hvae" experiment=images/hvae $FID
+for t in 0.85 0.7; do
+    [ -f "$I/hvae/eval_metrics_t$t.json" ] || python eval.py run_dir="$I/hvae" $FID \
+        prior_temperature=$t
+done
+# The recommended conv_vqvae (its test stage scores its reconstructions only), the code prior
+# (a Transformer over its 7x7 grid of code indices) and latent diffusion over its
+# pre-quantisation grid (the U-Net denoiser, picked for a code map).
+train "$I/conv_vqvae" experiment=images/conv_vqvae $FID
+train "$I/conv_vqvae_prior" experiment=images/_base model=code_prior model.vqvae_run="$I/conv_vqvae" $FID
+train "$I/conv_vqvae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_vqvae" $FID
+
+# The grids: 64 samples of the mixture, of latent diffusion over conv_ae's and conv_vqvae's codes
+# and of the code prior, 60 guided ones of the conditional prior (6 per class, in class order).
 HERE=experiments/generation
 grid() {  # grid RUN OPTIONS...: generated/sample.png, unless it is there
     local run=$1; shift
@@ -59,6 +73,10 @@ grid "$I/conv_ae_ld_cond" num_images=60 classes=all
 cp "$I/conv_ae/generated/sample.png" $HERE/conv_ae_gmm_sample.png
 cp "$I/conv_ae_ld/generated/sample.png" $HERE/conv_ae_ld_sample.png
 cp "$I/conv_ae_ld_cond/generated/sample.png" $HERE/conv_ae_ld_cond_sample.png
+grid "$I/conv_vqvae_prior" num_images=64
+grid "$I/conv_vqvae_ld" num_images=64
+cp "$I/conv_vqvae_prior/generated/sample.png" $HERE/conv_vqvae_prior_sample.png
+cp "$I/conv_vqvae_ld/generated/sample.png" $HERE/conv_vqvae_ld_sample.png
 
 # Text, on 10,000 WordNet sentences (data.limit; the full corpus takes hours per Transformer
 # on this CPU): the recommended Transformer AE, VAE and LM, the LSTM LM whose hidden states
@@ -68,6 +86,8 @@ T=$OUT/text
 for recipe in transformer_ae transformer_vae transformer_lm lstm_lm; do
     train "$T/$recipe" experiment=text/$recipe data.limit=10000
 done
+# The LSTM VAE at its model defaults (it has no recipe of its own), as the text recipes' base.
+train "$T/lstm_vae" experiment=text/_base model=lstm_vae data.limit=10000
 train "$T/transformer_ae_ld" experiment=generation/text_latent_diffusion \
     model.ae_run="$T/transformer_ae" data.limit=10000
 # 1,000 sentences from each sampler, measured against as many test sentences
@@ -82,6 +102,36 @@ sample() {
 }
 sample "$T/transformer_ae_ld"
 sample "$T/transformer_vae"
+sample "$T/lstm_vae"
 sample "$T/transformer_lm" decoding=sample
+# The codes decoded by nucleus sampling instead of greedily (generate.py tag= keeps each draw's
+# files apart: generated/sample_nucleus05_metrics.json, ...): the screen of p on the latent
+# diffusion's samples, and p = 0.5 for the VAE's too.
+tagged() {  # tagged RUN P: a draw decoded with top_p=0.P, unless it is there
+    [ -f "$1/generated/sample_nucleus$2_metrics.json" ] || python generate.py run_dir="$1" \
+        task=sample $MEASURE decoding=sample top_p="0.${2#0}" tag="nucleus$2"
+}
+for p in 05 06 07 09; do tagged "$T/transformer_ae_ld" $p; done
+tagged "$T/transformer_vae" 05
+tagged "$T/lstm_vae" 05
+
+# A second text domain, the King James Bible's verses: the recipes' runs of
+# experiments/robustness (trained here with its commands if they are not there), latent
+# diffusion over its Transformer AE's codes, and the same measures in its LSTM LM's features
+# and under its Transformer LM.
+B=${ROBUSTNESS_OUT:-outputs/experiments/robustness}/text/bible
+for recipe in transformer_ae transformer_vae transformer_lm lstm_lm; do
+    train "$B/$recipe" experiment=text/$recipe data.path=../shared/datasets/bible
+done
+TB=$OUT/text_bible
+train "$TB/transformer_ae_ld" experiment=generation/text_latent_diffusion \
+    model.ae_run="$B/transformer_ae" data.path=../shared/datasets/bible
+MEASURE="num_images=1000 text_metrics.features.run=$B/lstm_lm text_metrics.features.name=lstm_lm
+         text_metrics.lm.run=$B/transformer_lm text_metrics.lm.name=transformer_lm"
+sample "$TB/transformer_ae_ld"
+sample "$B/transformer_vae"
+sample "$B/transformer_lm" decoding=sample
+tagged "$TB/transformer_ae_ld" 05
+tagged "$B/transformer_vae" 05
 
 python compare.py --study experiments/generation --out-root "$OUT"
