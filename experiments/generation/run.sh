@@ -38,21 +38,20 @@ train "$I8/conv_ae_ld" experiment=generation/latent_diffusion model.ae_run="$I8/
 
 # The recommended conv_vae: its prior's samples at the temperature 1 (its test stage), 0.85
 # and 0.7 (eval.py prior_temperature: eval_metrics_t<T>.json).
+temperatures() {  # temperatures RUN: its prior's samples scored at T = 0.85 and 0.7
+    for t in 0.85 0.7; do
+        [ -f "$1/eval_metrics_t$t.json" ] || python eval.py run_dir="$1" $FID prior_temperature=$t
+    done
+}
 train "$I/conv_vae" experiment=images/conv_vae $FID
-for t in 0.85 0.7; do
-    [ -f "$I/conv_vae/eval_metrics_t$t.json" ] || python eval.py run_dir="$I/conv_vae" $FID \
-        prior_temperature=$t
-done
+temperatures "$I/conv_vae"
 # Latent diffusion over the VAE's posterior means, as over the plain AE's codes.
 train "$I/conv_vae_ld" experiment=generation/latent_diffusion model.ae_run="$I/conv_vae" $FID
 
 # The recommended hvae: its prior's samples at the temperature 1, 0.85 and 0.7 (every group's
 # prior scaled alike), as conv_vae's.
 train "$I/hvae" experiment=images/hvae $FID
-for t in 0.85 0.7; do
-    [ -f "$I/hvae/eval_metrics_t$t.json" ] || python eval.py run_dir="$I/hvae" $FID \
-        prior_temperature=$t
-done
+temperatures "$I/hvae"
 # The recommended conv_vqvae (its test stage scores its reconstructions only), the code prior
 # (a Transformer over its 7x7 grid of code indices) and latent diffusion over its
 # pre-quantisation grid (the U-Net denoiser, picked for a code map).
@@ -63,20 +62,16 @@ train "$I/conv_vqvae_ld" experiment=generation/latent_diffusion model.ae_run="$I
 # The grids: 64 samples of the mixture, of latent diffusion over conv_ae's and conv_vqvae's codes
 # and of the code prior, 60 guided ones of the conditional prior (6 per class, in class order).
 HERE=experiments/generation
-grid() {  # grid RUN OPTIONS...: generated/sample.png, unless it is there
-    local run=$1; shift
+grid() {  # grid RUN PNG OPTIONS...: generated/sample.png, unless it is there, copied here as PNG
+    local run=$1 png=$2; shift 2
     [ -f "$run/generated/sample.png" ] || python generate.py run_dir="$run" task=sample "$@"
+    cp "$run/generated/sample.png" "$HERE/$png"
 }
-grid "$I/conv_ae" num_images=64
-grid "$I/conv_ae_ld" num_images=64
-grid "$I/conv_ae_ld_cond" num_images=60 classes=all
-cp "$I/conv_ae/generated/sample.png" $HERE/conv_ae_gmm_sample.png
-cp "$I/conv_ae_ld/generated/sample.png" $HERE/conv_ae_ld_sample.png
-cp "$I/conv_ae_ld_cond/generated/sample.png" $HERE/conv_ae_ld_cond_sample.png
-grid "$I/conv_vqvae_prior" num_images=64
-grid "$I/conv_vqvae_ld" num_images=64
-cp "$I/conv_vqvae_prior/generated/sample.png" $HERE/conv_vqvae_prior_sample.png
-cp "$I/conv_vqvae_ld/generated/sample.png" $HERE/conv_vqvae_ld_sample.png
+grid "$I/conv_ae" conv_ae_gmm_sample.png num_images=64
+grid "$I/conv_ae_ld" conv_ae_ld_sample.png num_images=64
+grid "$I/conv_ae_ld_cond" conv_ae_ld_cond_sample.png num_images=60 classes=all
+grid "$I/conv_vqvae_prior" conv_vqvae_prior_sample.png num_images=64
+grid "$I/conv_vqvae_ld" conv_vqvae_ld_sample.png num_images=64
 
 # Text, on 10,000 WordNet sentences (data.limit; the full corpus takes hours per Transformer
 # on this CPU): the recommended Transformer AE, VAE and LM, the LSTM LM whose hidden states
