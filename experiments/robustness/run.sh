@@ -28,9 +28,9 @@ text_jobs() {
         echo "$recipe text/bible/$recipe experiment=text/$recipe data.path=../shared/datasets/bible"
     done
     # a second seed on the Bible, where the recipes and their baselines are closest
-    # (results/bible_screen: ae_seed1, lstm_ae_seed1, vae_seed1, lm_seed1), and a third and fourth
-    # of the LM and the VAE (results/bible_seeds)
-    for recipe in transformer_ae lstm_ae transformer_vae transformer_lm; do
+    # (results/bible_screen: ae_seed1, lstm_ae_seed1, vae_seed1, lm_seed1, lstm_lm_seed1), and a
+    # third and fourth of the LM and the VAE (results/bible_seeds)
+    for recipe in transformer_ae lstm_ae transformer_vae transformer_lm lstm_lm; do
         echo "$recipe screen_bible/${recipe#transformer_}_seed1 experiment=text/$recipe data.path=../shared/datasets/bible seed=1"
     done
     for seed in 2 3; do
