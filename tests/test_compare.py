@@ -324,6 +324,7 @@ def test_every_study_yaml_in_experiments_is_valid():
 
     studies = sorted(ROOT.glob("experiments/*/study.yaml"))
     assert {p.parent.name for p in studies} >= {
-        "image_zoo", "restoration", "latent_depth_optimizer", "linear_floor"}
+        "image_zoo", "restoration", "latent_depth_optimizer", "linear_floor", "fashion_mnist_conv_ae",
+        "image_generation", "generation", "robustness"}
     for file in studies:
         assert load_study(file)["tables"]

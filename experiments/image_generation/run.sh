@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
-# Reproduces experiments/image_generation/README.md: denoising, super-resolution, VAE,
-# VQ-VAE + code prior on Fashion-MNIST, then the grids from generate.py.
-# Run from the repository root. The last two trainings ran side by side, one CPU thread each
-# (threads=1 in their recipes).
+# Reproduces experiments/image_generation on Fashion-MNIST: denoising, super-resolution, the VAE
+# (two likelihoods), the VQ-VAE and its code prior, then the tables (study.yaml) and the grids
+# from generate.py. Every training is a recipe, conf/experiment/history/image_generation/<run>.yaml;
+# one CPU thread per run, two side by side. Run from the repository root; DATA (default: the
+# recipes' offline copy beside the repo) replaces data.path. A finished run (metrics.json) is kept.
 set -euo pipefail
 OUT=${OUT:-outputs/experiments/image_generation}
+HERE=experiments/image_generation
 # The plain autoencoder is the latent-32 run of experiments/fashion_mnist_conv_ae/run.sh.
 AE=${AE:-outputs/experiments/fashion_mnist_conv_ae/latent32}
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
-# Each run is a recipe, conf/experiment/history/image_generation/<run>.yaml; DATA (default: the
-# recipes' offline copy beside the repo) replaces data.path.
-data=(${DATA:+data.path=$DATA})
-run() { python train.py experiment=history/image_generation/"$1" "${data[@]}" "${@:2}" hydra.run.dir="$OUT/$1"; }
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1 OUT DATA=${DATA:-}
 
-# The first denoising attempt (kept for the record: 7.94 dB over the noisy input, short of 8).
-run denoise_depth3_latent128
-run upscale
-run vae
-run vae_mixture
-run vqvae
-run denoise
+run() {  # one recipe into $OUT/<recipe>, its extra overrides after it
+    [ -f "$OUT/$1/metrics.json" ] && return 0
+    python train.py experiment=history/image_generation/"$1" ${DATA:+data.path=$DATA} "${@:2}" \
+        threads=1 hydra.run.dir="$OUT/$1" > /dev/null
+}
+export -f run
+# The longest first, so that the prior (which needs the VQ-VAE) starts as early as it can.
+# denoise_depth3_latent128 is the first denoising attempt, kept for the record.
+printf '%s\n' vqvae vae_mixture denoise_depth3_latent128 upscale vae denoise \
+    | xargs -P 2 -I{} bash -c 'run {}'
 run prior model.vqvae_run="$OUT/vqvae"
 
-python generate.py run_dir="$OUT/denoise" task=denoise
-python generate.py run_dir="$OUT/upscale" task=upscale
-python generate.py run_dir="$OUT/vae" task=sample
-python generate.py run_dir="$OUT/vae" task=interpolate
-python generate.py run_dir="$OUT/vqvae" task=reconstruct
-python generate.py run_dir="$OUT/prior" task=sample
-python generate.py run_dir="$AE" task=sample
-python generate.py run_dir="$AE" task=interpolate
+python compare.py --study $HERE --out-root "$OUT"
+
+# The grids: generate.py writes <run>/generated/<task>.png; each is copied beside the README.
+grid() {  # run dir, task, name of the copy
+    python generate.py run_dir="$1" task="$2" > /dev/null
+    cp "$1/generated/$2.png" "$HERE/$3.png"
+}
+grid "$OUT/denoise" denoise denoise_denoise
+grid "$OUT/denoise_depth3_latent128" denoise denoise_depth3_latent128_denoise
+grid "$OUT/upscale" upscale upscale_upscale
+grid "$OUT/vae" sample vae_sample
+grid "$OUT/vae" interpolate vae_interpolate
+grid "$OUT/vqvae" reconstruct vqvae_reconstruct
+grid "$OUT/prior" sample prior_sample
+grid "$AE" sample ae_gmm_sample
+grid "$AE" interpolate ae_interpolate
