@@ -2,6 +2,8 @@
 whole path on tiny runs: an image and a text autoencoder, a prior on each, generate.py's
 sample and interpolate; and the refusal of runs whose codes it cannot model."""
 
+import json
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -246,3 +248,29 @@ def test_a_prior_on_a_vae_with_a_spatial_code_samples_and_interpolates(tmp_path)
     assert model.sample_codes(3).shape == (3, 64)
     assert model.sample(3).shape == (3, 3, 32, 32)
     assert generate(str(tmp_path / "prior"), "interpolate", n=8, seed=0, steps=4).exists()
+
+
+@SHARED
+def test_the_sampling_benchmark_times_image_and_text_draws_against_their_modalitys_first(
+        runs, tmp_path, monkeypatch):
+    """benchmarks/sampling.py on the two priors and the image autoencoder they sample through:
+    each case draws exactly the samples asked for, and is compared with its modality's first."""
+    from tests.test_benchmarks import run_script
+
+    root, _ = runs
+    out = tmp_path / "sampling.json"
+    assert run_script("sampling.py", [f"mixture:{root / 'ae'}", f"diffusion:{root / 'image'}",
+                                      f"text:{root / 'text'}:decoding=sample,top_p=0.5",
+                                      "--samples", "12", "--warmup", "2", "--batch-size", "5",
+                                      "--threads", "1", "--out", str(out)], monkeypatch) == 0
+    mixture, diffusion, text = json.loads(out.read_text())["results"]
+    assert [r["modality"] for r in (mixture, diffusion, text)] == ["image", "image", "text"]
+    assert (mixture["baseline"], diffusion["baseline"], text["baseline"]) == (
+        "mixture", "mixture", "text")
+    assert mixture["vs_baseline"] == text["vs_baseline"] == 1.0
+    assert text["options"] == {"decoding": "sample", "top_p": 0.5}
+    assert all(r["samples"] == 12 and r["sample_s"] > 0 for r in (mixture, diffusion, text))
+    assert "| diffusion |" in out.with_suffix(".md").read_text()
+    # a text option given to an image run is refused, not ignored
+    assert run_script("sampling.py", [f"diffusion:{root / 'image'}:top_p=0.5", "--samples", "4",
+                                      "--out", str(tmp_path / "x.json")], monkeypatch) != 0
