@@ -19,7 +19,9 @@ class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
     Transformers are usually trained (Vaswani et al., 2017; nanoGPT), since Adam's first steps
     at the full rate can diverge in large ones. (The small CPU Transformers of
     experiments/text_wordnet trained better without it: there a 5% warm-up cost more than it
-    gave.)"""
+    gave. The sentence VAE is the exception: at the full rate from the first step where its
+    runs ended swung with the seed, and a 5% warm-up held them together;
+    experiments/robustness.)"""
 
     per_step = True  # configure() gives it the run's length and steps it every batch
 
