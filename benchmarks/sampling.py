@@ -103,7 +103,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--warmup", type=int, default=64, help="uncounted samples first")
     parser.add_argument("--batch-size", type=int, default=500,
-                        help="images per batch (FID's draws use 500); text draws all at once")
+                        help="images per batch through the prior and the decoder; text draws "
+                             "all at once, as generate.py does")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=RESULTS / "sampling.json")
@@ -114,9 +115,12 @@ def main() -> int:
         if not (run / ".hydra" / "config.yaml").is_file():
             raise SystemExit(f"{run}: not a finished train.py run dir (no .hydra/config.yaml)")
 
+    from aelab.errors import exit_on_user_error
+
     results, baseline = [], {}
     for name, run, options in args.cases:
-        row = measure(name, run, options, args.samples, args.warmup, args.batch_size)
+        with exit_on_user_error():  # a run it cannot load or sample: one line, not a traceback
+            row = measure(name, run, options, args.samples, args.warmup, args.batch_size)
         first = baseline.setdefault(row["modality"], row)
         row["vs_baseline"] = round(row["sample_s"] / first["sample_s"], 2)
         row["baseline"] = first["name"]
