@@ -82,18 +82,24 @@ def measure(name: str, run: Path, options: dict, n: int, warmup: int, batch_size
             "samples_per_s": round(n / seconds, 1)}
 
 
+COLUMNS = ["name", "run", "options", "samples", "sample_s", "samples_per_s", "vs_baseline",
+           "baseline", "load_s"]
+
+
 def markdown(results: list[dict], threads: int) -> str:
-    """The figures as a table: sampling.md beside sampling.json."""
-    lines = [f"Sampling speed on this machine's CPU, {threads} torch thread(s); written by "
-             "benchmarks/sampling.py with its JSON (the commands: experiments/performance).", "",
-             "| case | run | samples | seconds | samples / s | vs the modality's first | loading s |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for row in results:
-        options = ", ".join(f"{k}={v}" for k, v in row["options"].items())
-        lines.append(f"| {row['name']} | `{row['run']}`{' (' + options + ')' if options else ''} "
-                     f"| {row['samples']:,} | {row['sample_s']:.1f} | {row['samples_per_s']:,.0f} "
-                     f"| {row['vs_baseline']:.2f}x {row['baseline']} | {row['load_s']:.1f} |")
-    return "\n".join(lines) + "\n"
+    """The figures as a table (compare.py's markdown): sampling.md beside sampling.json."""
+    from aelab.compare import markdown as table
+
+    rows = [[", ".join(f"{k}={v}" for k, v in row["options"].items()) if key == "options"
+             else row[key] for key in COLUMNS] for row in results]
+    return (f"Sampling speed on this machine's CPU, {threads} torch thread(s); written by "
+            "benchmarks/sampling.py with its JSON (the commands: experiments/performance).\n\n"
+            + table(COLUMNS, rows,
+                    formats={"samples": ",", "sample_s": ".1f", "samples_per_s": ",.0f",
+                             "vs_baseline": ".2f", "load_s": ".1f"},
+                    titles={"name": "case", "sample_s": "seconds", "samples_per_s": "samples / s",
+                            "vs_baseline": "x the first", "baseline": "first of its modality",
+                            "load_s": "loading s"}))
 
 
 def main() -> int:
