@@ -9,13 +9,9 @@ OUT=${OUT:-outputs/experiments/fashion_mnist_conv_ae}
 HERE=experiments/fashion_mnist_conv_ae
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1 OUT DATA=${DATA:-}
 
-run() {  # one recipe into $OUT/<recipe>; a finished run (metrics.json) is kept
-    [ -f "$OUT/$1/metrics.json" ] && return 0
-    python train.py experiment=history/fashion_mnist_conv_ae/"$1" ${DATA:+data.path=$DATA} \
-        threads=1 hydra.run.dir="$OUT/$1" > /dev/null
-}
-export -f run
-printf '%s\n' latent16 latent32 latent64 pca16 pca32 pca64 | xargs -P 2 -I{} bash -c 'run {}'
+source experiments/lib.sh  # train_recipe
+printf '%s\n' latent16 latent32 latent64 pca16 pca32 pca64 \
+    | xargs -P 2 -I{} bash -c 'train_recipe "$OUT/{}" history/fashion_mnist_conv_ae/{}'
 
 python compare.py --study $HERE --out-root "$OUT"
 python generate.py run_dir="$OUT/latent32" task=reconstruct num_images=32

@@ -11,17 +11,12 @@ HERE=experiments/image_generation
 AE=${AE:-outputs/experiments/fashion_mnist_conv_ae/latent32}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_NUM_THREADS=1 OUT DATA=${DATA:-}
 
-run() {  # one recipe into $OUT/<recipe>, its extra overrides after it
-    [ -f "$OUT/$1/metrics.json" ] && return 0
-    python train.py experiment=history/image_generation/"$1" ${DATA:+data.path=$DATA} "${@:2}" \
-        threads=1 hydra.run.dir="$OUT/$1" > /dev/null
-}
-export -f run
+source experiments/lib.sh  # train_recipe
 # The longest first, so that the prior (which needs the VQ-VAE) starts as early as it can.
 # denoise_depth3_latent128 is the first denoising attempt, kept for the record.
 printf '%s\n' vqvae vae_mixture denoise_depth3_latent128 upscale vae denoise \
-    | xargs -P 2 -I{} bash -c 'run {}'
-run prior model.vqvae_run="$OUT/vqvae"
+    | xargs -P 2 -I{} bash -c 'train_recipe "$OUT/{}" history/image_generation/{}'
+train_recipe "$OUT/prior" history/image_generation/prior model.vqvae_run="$OUT/vqvae"
 
 python compare.py --study $HERE --out-root "$OUT"
 
