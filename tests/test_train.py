@@ -168,6 +168,35 @@ def test_warmup_schedule_factors():
                     run_steps=float("inf"), warmup=0.1, decay="cosine", final=0.0)
 
 
+def test_weight_decay_span_means_the_same_at_any_run_length():
+    """optimizer.weight_decay_span: AdamW's decay timescale as a fraction of the run. With no
+    gradient, a weight decays to 1/e of itself after that fraction of the run, whether the run
+    is 100 steps or 2,000 (a fixed weight_decay would decay it 20x as far on the longer run)."""
+    import functools
+
+    from aelab.models.optim import AdamW, configure
+
+    def shrink_after(fraction: float, run_steps: int, **options) -> tuple[float, float]:
+        weight = torch.nn.Parameter(torch.ones(1))
+        opt = configure([weight], functools.partial(AdamW, lr=1e-2, **options), None,
+                        "val/loss", lambda: float(run_steps))["optimizer"]
+        for _ in range(round(fraction * run_steps)):
+            weight.grad = torch.zeros(1)
+            opt.step()
+        return weight.item(), opt.param_groups[0]["weight_decay"]
+
+    for steps in (100, 2000):
+        left, decay = shrink_after(0.25, steps, weight_decay_span=0.25)
+        assert decay == pytest.approx(1 / (1e-2 * 0.25 * steps))
+        per_step = 1 - 1 / (0.25 * steps)  # AdamW's shrink factor per step, lr x weight_decay
+        assert left == pytest.approx(per_step ** (0.25 * steps), rel=1e-4)
+        assert left == pytest.approx(math.exp(-1), rel=0.03)
+    # unset, the weight decay is the one given, whatever the length
+    assert shrink_after(0.0, 2000, weight_decay=0.3)[1] == 0.3
+    with pytest.raises(AelabError, match="no end"):
+        AdamW([torch.nn.Parameter(torch.ones(1))], run_steps=float("inf"), weight_decay_span=0.5)
+
+
 def test_startup_of_a_later_job_in_the_same_process_counts_from_its_own_start():
     import time
 

@@ -290,14 +290,15 @@ def check_optimizer(cfg: DictConfig) -> None:
         if group == "scheduler" and optimizer is None:
             continue  # nothing to schedule; the missing optimizer is reported elsewhere
         try:
-            if group == "optimizer":
-                optimizer = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])
-            else:
-                from aelab.models.optim import is_per_step
+            from aelab.models.optim import wants_run_steps
 
-                build = instantiate(node)
-                # A per-step schedule also takes the run's length.
-                build(optimizer, **({"run_steps": 100.0} if is_per_step(build) else {}))
+            build = instantiate(node)
+            # A per-step schedule, and a weight decay given as a span, also take the run's length.
+            length = {"run_steps": 100.0} if wants_run_steps(build) else {}
+            if group == "optimizer":
+                optimizer = build([torch.nn.Parameter(torch.zeros(1))], **length)
+            else:
+                build(optimizer, **length)
         except (InstantiationException, ValueError, TypeError) as err:
             reason = err.__cause__ or err
             values = ", ".join(f"{group}.{k}={v}" for k, v in node.items()

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 
 from aelab.errors import AelabError
-from aelab.options import Probability
+from aelab.options import NonNegativeFloat, PositiveFloat, Probability
 
 
 class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
@@ -56,11 +56,49 @@ def is_per_step(scheduler: Callable) -> bool:
     return getattr(getattr(scheduler, "func", scheduler), "per_step", False)
 
 
+class AdamW(torch.optim.AdamW):
+    """torch's AdamW, whose weight decay can also be given as a span of the run.
+
+    A decoupled weight decay shrinks each weight by lr x weight_decay per step, so it forgets
+    what a weight learnt over a timescale of 1 / (lr x weight_decay) steps. A fixed
+    `weight_decay` is therefore a fixed number of steps: the same setting is strong on a long
+    run and weak on a short one. `weight_decay_span` gives that timescale as a fraction of the
+    planned run instead (Wang & Aitchison 2024, "How to set AdamW's weight decay as you scale
+    model and dataset size"), so a recipe means the same on a corpus of any size: when set,
+    weight_decay = 1 / (lr x weight_decay_span x run_steps), lr being the peak rate.
+    Everything else is torch.optim.AdamW's."""
+
+    per_run = True  # configure() gives it the run's length (run_steps)
+
+    def __init__(self, params, *, run_steps: float | None = None, lr: PositiveFloat = 1e-3,
+                 weight_decay: NonNegativeFloat = 1e-2,
+                 weight_decay_span: PositiveFloat | None = None, **options):
+        if weight_decay_span is not None:
+            if run_steps is None:
+                raise AelabError("optimizer.weight_decay_span needs the run's length: build "
+                                 "the optimizer through aelab.models.optim.configure")
+            if math.isinf(run_steps):
+                raise AelabError("optimizer.weight_decay_span is a fraction of the run, and this "
+                                 "run has no end (neither trainer.max_epochs nor "
+                                 "trainer.max_steps); give it one, or set "
+                                 "optimizer.weight_decay instead")
+            weight_decay = 1.0 / (lr * weight_decay_span * run_steps)
+        super().__init__(params, lr=lr, weight_decay=weight_decay, **options)
+
+
+def wants_run_steps(partial: Callable) -> bool:
+    """Does this optimizer or scheduler partial want the run's length?"""
+    target = getattr(partial, "func", partial)
+    return getattr(target, "per_run", False) or getattr(target, "per_step", False)
+
+
 def configure(params, optimizer: Callable, scheduler: Callable | None, monitor: str,
               run_steps: Callable[[], float]) -> dict:
     """What `LightningModule.configure_optimizers` returns, from Hydra partials. `run_steps`
-    gives the run's optimizer steps (the trainer's estimate) to a per-step schedule."""
-    opt = optimizer(params=params)
+    gives the run's optimizer steps (the trainer's estimate) to a per-step schedule and to a
+    weight decay set as a span of the run."""
+    opt = (optimizer(params=params, run_steps=float(run_steps())) if wants_run_steps(optimizer)
+           else optimizer(params=params))
     if scheduler is None:
         return {"optimizer": opt}
     if is_per_step(scheduler):
