@@ -14,9 +14,16 @@ def offline_env(**extra: str) -> dict:
 
 
 def write_results(path: Path, results: dict) -> None:
+    """The figures to `path` (JSON) and, for a benchmark that has one, their table beside it
+    (<path>.md, benchmarks/tables.py)."""
+    from tables import write_table
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {path}")
+    table = write_table(path, results)
+    if table:
+        print(f"written: {table}")
 
 
 def write_run(args, results: list) -> None:

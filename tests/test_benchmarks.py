@@ -42,6 +42,22 @@ def test_throughput_benchmark_runs_and_writes_its_figures(tmp_path, monkeypatch)
         pairs = [b / o for o, b in zip(r["ours_epoch_s"], r["bare_epoch_s"], strict=True)]
         assert r["ours_over_bare"] in pairs  # the median pair
         assert len(r["ours_epoch_s"]) == len(r["bare_epoch_s"]) == 1
+    table = out.with_suffix(".md").read_text()  # its table, written with the JSON
+    assert all(f"| {r['case']} |" in table for r in results)
+
+
+def test_committed_benchmark_tables_are_what_their_json_makes(tmp_path, monkeypatch):
+    """benchmarks/results/<name>.md is rendered from <name>.json (benchmarks/tables.py), never
+    typed: re-rendering the committed JSON gives the committed table."""
+    import shutil
+
+    names = ["throughput", "startup", "memory"]
+    for name in names:
+        shutil.copy(ROOT / "benchmarks" / "results" / f"{name}.json", tmp_path)
+    assert run_script("tables.py", [str(tmp_path / f"{n}.json") for n in names], monkeypatch) == 0
+    for name in names:
+        committed = (ROOT / "benchmarks" / "results" / f"{name}.md").read_text()
+        assert (tmp_path / f"{name}.md").read_text() == committed, name
 
 
 def test_image_speed_benchmark_runs_each_case_at_its_recipes_batch_size(tmp_path, monkeypatch):
