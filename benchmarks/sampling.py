@@ -137,7 +137,7 @@ def main() -> int:
     args.threads = torch.get_num_threads()
     args.cases = [":".join([name, row["run"], *([",".join(f"{k}={v}" for k, v in options.items())]
                                                  if options else [])])
-                  for (name, _, options), row in zip(args.cases, results)]
+                  for (name, _, options), row in zip(args.cases, results, strict=True)]
     write_run(args, results)
     args.out.with_suffix(".md").write_text(markdown(results, args.threads))
     return 0

@@ -59,8 +59,9 @@ def memory(data: dict) -> str:
             ["second run (reads the cache)", data["cached"]["peak_rss_mib"],
              data["cached"]["wall_s"]]]
     return ("Peak resident memory (benchmarks/memory.py): `train.py model=conv_ae data=cifar10` "
-            "on a CIFAR-10-sized dataset of random PNGs, `--steps` training steps (50 by default). The training "
-            f"images themselves are {data['train_images_uint8_mib']:,.0f} MiB as uint8.\n\n"
+            "on a CIFAR-10-sized dataset of random PNGs, `--steps` training steps (50 by "
+            "default). The training images themselves are "
+            f"{data['train_images_uint8_mib']:,.0f} MiB as uint8.\n\n"
             + markdown(["", "peak_rss_mib", "wall_s"], rows,
                        formats={"peak_rss_mib": ",.0f", "wall_s": ".0f"},
                        titles={"peak_rss_mib": "peak resident memory (MiB)",

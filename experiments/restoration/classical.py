@@ -2,7 +2,8 @@
 same metrics as the models' test split (per-image PSNR in dB, averaged).
 
     pip install -e ".[restoration]"   # bm3d and scikit-image
-    python -m experiments.restoration.classical --data ../shared/datasets/photos   # or: experiments/restoration/run.sh
+    python -m experiments.restoration.classical --data ../shared/datasets/photos
+    # (or all of experiments/restoration/run.sh)
 
 - Denoising at each `--sigmas` (0-255 scale; the models' `corruption.sigma` is sigma / 255,
   so 25 is 0.098): the noisy input, BM3D (`bm3d.bm3d_rgb` for RGB, `bm3d.bm3d` for

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
-from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y
 from aelab.generation.image_file import load_image, save_image
 from aelab.run import generate, load_run
+from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y
 
 HERE = Path(__file__).parent
 

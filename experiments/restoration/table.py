@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from aelab.callbacks.image_grid import interleave_rows, make_grid
-from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y, test_subset
 from aelab.data.corruption import Downsample, GaussianNoise
 from aelab.generation.image_file import save_image
 from aelab.run import load_run
+from experiments.restoration.classical import add_noise, denoisers, psnr, psnr_y, test_subset
 
 HERE = Path(__file__).parent
 
