@@ -143,3 +143,27 @@ def test_few_images_fit_from_their_rows_as_from_the_covariance():
     assert torch.allclose(rows.scale.pow(2), variances.float(), rtol=1e-4)
     assert torch.allclose(rows.pca.explained, covariance.explained, rtol=1e-5)
     assert torch.allclose(rows.decode(rows.encode(images)), covariance(images), atol=1e-5)
+
+
+def test_ceilings_local_pca_codes_a_union_of_subspaces_that_pca_cannot():
+    """experiments/linear_floor/ceilings.py: images on two 3-d planes of a 64-d space. A 4-float
+    PCA code cannot hold both planes; local PCA with K=2 (one float names the plane, three are
+    coordinates in it) codes them exactly, and PCA fitted on the scored images has no more
+    squared error than PCA fitted elsewhere."""
+    from experiments.linear_floor.ceilings import ceilings, pca_fit, sq_error
+
+    generator = torch.Generator().manual_seed(0)
+    bases = [torch.linalg.qr(torch.randn(64, 3, generator=generator, dtype=torch.float64))[0].T
+             for _ in range(2)]
+
+    def images(n):
+        coords = torch.rand(n, 3, generator=generator, dtype=torch.float64) * 0.2 - 0.1
+        plane = torch.arange(n) % 2
+        return 0.5 + torch.stack([coords[i] @ bases[plane[i]] for i in range(n)])
+
+    train, test = images(400), images(100)
+    scores = ceilings(train, {"test": test}, k=4, clusters=[2])["test"]
+    assert scores["local pca, K=2"] > 60  # exact up to rounding
+    assert scores["local pca, K=2"] > scores["pca"] + 10
+    assert (sq_error(test, pca_fit(test, 4)).sum()
+            <= sq_error(test, pca_fit(train, 4)).sum() + 1e-9)

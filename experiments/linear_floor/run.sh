@@ -71,3 +71,9 @@ python compare.py --study experiments/linear_floor --out-root "$OUT"
 # own PSNR and by photo (results/by_patch.md).
 python -m experiments.linear_floor.by_patch "$OUT/photos/pca/32" "$OUT/photos/conv_ae/32" \
     "$OUT/photos/mlp_ae/32" "$OUT/photos/resnet_ae/32" "$OUT/plain/photos/conv_ae"
+
+# What a code of 16-128 floats can buy over PCA on the photos without a net (PCA fitted on the
+# scored images themselves; local PCA, a mixture of K subspaces): results/ceilings_photos.md.
+# Tens of CPU minutes on one thread (local PCA's refits at 128 floats are most of it).
+python -m experiments.linear_floor.ceilings --data ../shared/datasets/photos \
+    --out experiments/linear_floor/results/ceilings_photos
