@@ -2,7 +2,8 @@
 the bounds an image autoencoder at that code size is judged against (issue #39, item 2).
 
     python -m experiments.linear_floor.ceilings --data ../shared/datasets/photos \
-        [--sizes 16 32 64 128] [--clusters 8] [--out experiments/linear_floor/results/ceilings_photos]
+        --out experiments/linear_floor/results/ceilings_photos [--sizes 16 32 64 128] \
+        [--clusters 4 8 16]
 
 Each row is one code's mean per-image PSNR (dB, the reconstruction clipped to [0, 1], as a run's
 val/psnr and test/psnr) on the validation split (held-out images of the training split's
