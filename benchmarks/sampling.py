@@ -82,26 +82,6 @@ def measure(name: str, run: Path, options: dict, n: int, warmup: int, batch_size
             "samples_per_s": round(n / seconds, 1)}
 
 
-COLUMNS = ["name", "run", "options", "samples", "sample_s", "samples_per_s", "vs_baseline",
-           "baseline", "load_s"]
-
-
-def markdown(results: list[dict], threads: int) -> str:
-    """The figures as a table (compare.py's markdown): sampling.md beside sampling.json."""
-    from aelab.compare import markdown as table
-
-    rows = [[", ".join(f"{k}={v}" for k, v in row["options"].items()) if key == "options"
-             else row[key] for key in COLUMNS] for row in results]
-    return (f"Sampling speed on this machine's CPU, {threads} torch thread(s); written by "
-            "benchmarks/sampling.py with its JSON (the commands: experiments/performance).\n\n"
-            + table(COLUMNS, rows,
-                    formats={"samples": ",", "sample_s": ".1f", "samples_per_s": ",.0f",
-                             "vs_baseline": ".2f", "load_s": ".1f"},
-                    titles={"name": "case", "sample_s": "seconds", "samples_per_s": "samples / s",
-                            "vs_baseline": "x the first", "baseline": "first of its modality",
-                            "load_s": "loading s"}))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", type=parse_case,
@@ -138,8 +118,7 @@ def main() -> int:
     args.cases = [":".join([name, row["run"], *([",".join(f"{k}={v}" for k, v in options.items())]
                                                  if options else [])])
                   for (name, _, options), row in zip(args.cases, results, strict=True)]
-    write_run(args, results)
-    args.out.with_suffix(".md").write_text(markdown(results, args.threads))
+    write_run(args, results)  # and its table, sampling.md (benchmarks/tables.py)
     return 0
 
 

@@ -5,8 +5,8 @@ without measuring anything:
 
     python benchmarks/tables.py [benchmarks/results/throughput.json ...]
 
-Only the results of throughput.py, startup.py and memory.py have a table here (sampling.py
-writes its own, with compare.py's markdown as here); the other JSON files are left alone.
+Only the results of throughput.py, startup.py, memory.py and sampling.py have a table here;
+the other JSON files are left alone.
 """
 
 import json
@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 # benchmarks/common.py: the running script's folder is first on sys.path
-from common import RESULTS, ROOT
+from common import RESULTS
 
-sys.path.insert(0, str(ROOT / "src"))  # run from a checkout without the package installed
-
-from aelab.compare import markdown  # noqa: E402
+from aelab.compare import markdown
 
 
 def throughput(data: dict) -> str:
@@ -68,7 +66,23 @@ def memory(data: dict) -> str:
                                "wall_s": "wall seconds"}))
 
 
-TABLES = {"throughput": throughput, "startup": startup, "memory": memory}
+def sampling(data: dict) -> str:
+    columns = ["name", "run", "options", "samples", "sample_s", "samples_per_s", "vs_baseline",
+               "baseline", "load_s"]
+    rows = [[", ".join(f"{k}={v}" for k, v in row["options"].items()) if key == "options"
+             else row[key] for key in columns] for row in data["results"]]
+    return (f"Sampling speed on this machine's CPU, {data['settings']['threads']} torch "
+            "thread(s); written by benchmarks/sampling.py with its JSON (the commands: "
+            "experiments/performance).\n\n"
+            + markdown(columns, rows,
+                       formats={"samples": ",", "sample_s": ".1f", "samples_per_s": ",.0f",
+                                "vs_baseline": ".2f", "load_s": ".1f"},
+                       titles={"name": "case", "sample_s": "seconds",
+                               "samples_per_s": "samples / s", "vs_baseline": "x the first",
+                               "baseline": "first of its modality", "load_s": "loading s"}))
+
+
+TABLES = {"throughput": throughput, "startup": startup, "memory": memory, "sampling": sampling}
 
 
 def renderer(path: Path):

@@ -282,6 +282,8 @@ def check_optimizer(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    from aelab.models.optim import wants_run_steps
+
     optimizer = None
     for group in ("optimizer", "scheduler"):
         node = cfg.get(group)
@@ -290,8 +292,6 @@ def check_optimizer(cfg: DictConfig) -> None:
         if group == "scheduler" and optimizer is None:
             continue  # nothing to schedule; the missing optimizer is reported elsewhere
         try:
-            from aelab.models.optim import wants_run_steps
-
             build = instantiate(node)
             # A per-step schedule, and a weight decay given as a span, also take the run's length.
             length = {"run_steps": 100.0} if wants_run_steps(build) else {}

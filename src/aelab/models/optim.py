@@ -23,7 +23,8 @@ class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
     runs ended swung with the seed, and a 5% warm-up held them together;
     experiments/robustness.)"""
 
-    per_step = True  # configure() gives it the run's length and steps it every batch
+    per_run = True  # configure() gives it the run's length (run_steps)
+    per_step = True  # and steps it every batch
 
     def __init__(self, optimizer: torch.optim.Optimizer, *, run_steps: float,
                  warmup: Probability, decay: Literal["constant", "linear", "cosine"],
@@ -87,9 +88,8 @@ class AdamW(torch.optim.AdamW):
 
 
 def wants_run_steps(partial: Callable) -> bool:
-    """Does this optimizer or scheduler partial want the run's length?"""
-    target = getattr(partial, "func", partial)
-    return getattr(target, "per_run", False) or getattr(target, "per_step", False)
+    """Does this optimizer or scheduler partial want the run's length (`run_steps`)?"""
+    return getattr(getattr(partial, "func", partial), "per_run", False)
 
 
 def configure(params, optimizer: Callable, scheduler: Callable | None, monitor: str,
