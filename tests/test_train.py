@@ -178,7 +178,7 @@ def test_weight_decay_span_means_the_same_at_any_run_length():
 
     def shrink_after(fraction: float, run_steps: int, **options) -> tuple[float, float]:
         weight = torch.nn.Parameter(torch.ones(1))
-        opt = configure([weight], functools.partial(AdamW, lr=1e-2, **options), None,
+        opt = configure([("weight", weight)], functools.partial(AdamW, lr=1e-2, **options), None,
                         "val/loss", lambda: float(run_steps))["optimizer"]
         for _ in range(round(fraction * run_steps)):
             weight.grad = torch.zeros(1)
@@ -195,6 +195,38 @@ def test_weight_decay_span_means_the_same_at_any_run_length():
     assert shrink_after(0.0, 2000, weight_decay=0.3)[1] == 0.3
     with pytest.raises(AelabError, match="no end"):
         AdamW([torch.nn.Parameter(torch.ones(1))], run_steps=float("inf"), weight_decay_span=0.5)
+
+
+def test_no_decay_spares_the_named_parameters_and_names_a_pattern_that_matches_none():
+    """optimizer.no_decay: glob patterns of parameter names that AdamW's decay leaves alone
+    (the sentence VAE spares its posterior head: under the KL's free-bits floor the decay was
+    the only force shrinking the code). With no gradient, a spared weight stays where it is
+    and the others shrink; a pattern that names no parameter is refused by name."""
+    import functools
+
+    from aelab.models.optim import AdamW, configure
+
+    model = torch.nn.Sequential()
+    model.add_module("encoder", torch.nn.Linear(2, 2))
+    model.add_module("to_latent", torch.nn.Linear(2, 2))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    opt = configure(model.named_parameters(),
+                    functools.partial(AdamW, lr=1e-2, weight_decay=1.0, no_decay=["to_latent"]),
+                    None, "val/loss", lambda: 100.0)["optimizer"]
+    for _ in range(10):
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        opt.step()
+    for name, p in model.named_parameters():
+        shrunk = before[name] * (1 - 1e-2) ** 10
+        assert torch.allclose(p, before[name] if name.startswith("to_latent") else shrunk), name
+    with pytest.raises(AelabError, match=r"\['to_lat'\] name no parameter"):
+        configure(model.named_parameters(), functools.partial(AdamW, no_decay=["to_lat"]),
+                  None, "val/loss", lambda: 100.0)
+    # optimizers that take bare parameters still get them
+    sgd = configure(model.named_parameters(), functools.partial(torch.optim.SGD, lr=0.1), None,
+                    "val/loss", lambda: 100.0)["optimizer"]
+    assert len(sgd.param_groups[0]["params"]) == 4
 
 
 def test_startup_of_a_later_job_in_the_same_process_counts_from_its_own_start():

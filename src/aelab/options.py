@@ -282,7 +282,7 @@ def check_optimizer(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from aelab.models.optim import wants_run_steps
+    from aelab.models.optim import takes_names, wants_run_steps
 
     optimizer = None
     for group in ("optimizer", "scheduler"):
@@ -296,7 +296,9 @@ def check_optimizer(cfg: DictConfig) -> None:
             # A per-step schedule, and a weight decay given as a span, also take the run's length.
             length = {"run_steps": 100.0} if wants_run_steps(build) else {}
             if group == "optimizer":
-                optimizer = build([torch.nn.Parameter(torch.zeros(1))], **length)
+                # no_decay names the model's parameters, which are checked when it is built
+                spare = {"no_decay": ()} if takes_names(build) else {}
+                optimizer = build([torch.nn.Parameter(torch.zeros(1))], **length, **spare)
             else:
                 build(optimizer, **length)
         except (InstantiationException, ValueError, TypeError) as err:

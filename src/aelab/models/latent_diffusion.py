@@ -321,7 +321,7 @@ class LatentDiffusion(Capabilities, StepsByStage, L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return configure(self.denoiser.parameters(), self.optimizer, self.scheduler,
+        return configure(self.denoiser.named_parameters(), self.optimizer, self.scheduler,
                          self.monitor, lambda: self.trainer.estimated_stepping_batches)
 
     # -- generation --------------------------------------------------------------------------

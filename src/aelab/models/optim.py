@@ -1,7 +1,8 @@
 """Optimizer and LR-scheduler wiring shared by every model family."""
 
+import fnmatch
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -70,10 +71,12 @@ class AdamW(torch.optim.AdamW):
     Everything else is torch.optim.AdamW's."""
 
     per_run = True  # configure() gives it the run's length (run_steps)
+    named = True  # and the parameters with their names, for `no_decay`
 
     def __init__(self, params, *, run_steps: float | None = None, lr: PositiveFloat = 1e-3,
                  weight_decay: NonNegativeFloat = 1e-2,
-                 weight_decay_span: PositiveFloat | None = None, **options):
+                 weight_decay_span: PositiveFloat | None = None,
+                 no_decay: Sequence[str] = (), **options):
         if weight_decay_span is not None:
             if run_steps is None:
                 raise AelabError("optimizer.weight_decay_span needs the run's length: build "
@@ -84,7 +87,41 @@ class AdamW(torch.optim.AdamW):
                                  "trainer.max_steps); give it one, or set "
                                  "optimizer.weight_decay instead")
             weight_decay = 1.0 / (lr * weight_decay_span * run_steps)
-        super().__init__(params, lr=lr, weight_decay=weight_decay, **options)
+        super().__init__(spare(params, no_decay), lr=lr, weight_decay=weight_decay, **options)
+
+
+def spare(params, no_decay: Sequence[str]) -> list:
+    """`no_decay`: glob patterns of parameter or module names (`to_latent`, `*norm*`) that
+    weight decay leaves alone. `params` as configure() gives them, (name, parameter) pairs,
+    become two parameter groups, the second with weight_decay 0; with no pattern they are
+    one group, as torch's AdamW makes. A pattern that names no parameter is an error (a typo
+    would otherwise silently decay everything)."""
+    params = list(params)
+    named = bool(params) and isinstance(params[0], tuple)
+    if not no_decay:
+        return [p for _, p in params] if named else params
+    if not named:
+        raise AelabError("optimizer.no_decay needs the parameters' names: build the optimizer "
+                         "through aelab.models.optim.configure")
+
+    def spared(name: str, pattern: str) -> bool:  # a module's name spares all its parameters
+        return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern + ".*")
+
+    unmatched = [pattern for pattern in no_decay
+                 if not any(spared(name, pattern) for name, _ in params)]
+    if unmatched:
+        raise AelabError(f"optimizer.no_decay={list(no_decay)}: {unmatched} name no parameter "
+                         f"of this model (its names look like {params[0][0]!r}, "
+                         f"{params[-1][0]!r}); fix the pattern or drop it")
+    groups = {True: [], False: []}  # spared?
+    for name, param in params:
+        groups[any(spared(name, pattern) for pattern in no_decay)].append(param)
+    return [{"params": groups[False]}, {"params": groups[True], "weight_decay": 0.0}]
+
+
+def takes_names(partial: Callable) -> bool:
+    """Does this optimizer partial take (name, parameter) pairs (for AdamW's `no_decay`)?"""
+    return getattr(getattr(partial, "func", partial), "named", False)
 
 
 def wants_run_steps(partial: Callable) -> bool:
@@ -92,11 +129,14 @@ def wants_run_steps(partial: Callable) -> bool:
     return getattr(getattr(partial, "func", partial), "per_run", False)
 
 
-def configure(params, optimizer: Callable, scheduler: Callable | None, monitor: str,
+def configure(named_params, optimizer: Callable, scheduler: Callable | None, monitor: str,
               run_steps: Callable[[], float]) -> dict:
-    """What `LightningModule.configure_optimizers` returns, from Hydra partials. `run_steps`
-    gives the run's optimizer steps (the trainer's estimate) to a per-step schedule and to a
-    weight decay set as a span of the run."""
+    """What `LightningModule.configure_optimizers` returns, from Hydra partials and the
+    module's `named_parameters()`. `run_steps` gives the run's optimizer steps (the trainer's
+    estimate) to a per-step schedule and to a weight decay set as a span of the run; the names
+    go to an optimizer that asks for them (AdamW's `no_decay`), bare parameters to the rest."""
+    named_params = list(named_params)
+    params = named_params if takes_names(optimizer) else [p for _, p in named_params]
     opt = (optimizer(params=params, run_steps=float(run_steps())) if wants_run_steps(optimizer)
            else optimizer(params=params))
     if scheduler is None:

@@ -222,5 +222,5 @@ class ImageModel(Capabilities, StepsByStage, L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> dict:
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,
+        return configure(self.named_parameters(), self.optimizer, self.scheduler, self.monitor,
                          lambda: self.trainer.estimated_stepping_batches)

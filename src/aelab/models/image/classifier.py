@@ -81,5 +81,5 @@ class ImageClassifier(Capabilities, StepsByStage, L.LightningModule):
                                     "num_classes": self.num_classes}
 
     def configure_optimizers(self):
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,
+        return configure(self.named_parameters(), self.optimizer, self.scheduler, self.monitor,
                          lambda: self.trainer.estimated_stepping_batches)

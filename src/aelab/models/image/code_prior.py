@@ -86,5 +86,5 @@ class CodePrior(Capabilities, StepsByStage, L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return configure(self.prior.parameters(), self.optimizer, self.scheduler, self.monitor,
+        return configure(self.prior.named_parameters(), self.optimizer, self.scheduler, self.monitor,
                          lambda: self.trainer.estimated_stepping_batches)

@@ -140,7 +140,7 @@ class TextModel(Capabilities, StepsByStage, L.LightningModule):
         self.log_likelihoods("test")
 
     def configure_optimizers(self) -> dict:
-        return configure(self.parameters(), self.optimizer, self.scheduler, self.monitor,
+        return configure(self.named_parameters(), self.optimizer, self.scheduler, self.monitor,
                          lambda: self.trainer.estimated_stepping_batches)
 
 
