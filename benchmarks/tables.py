@@ -5,8 +5,8 @@ without measuring anything:
 
     python benchmarks/tables.py [benchmarks/results/throughput.json ...]
 
-Only the results of throughput.py, startup.py, memory.py and sampling.py have a table here;
-the other JSON files are left alone.
+Only the results of throughput.py, startup.py, memory.py, sampling.py and ddp.py have a table
+here; the other JSON files are left alone.
 """
 
 import json
@@ -82,7 +82,19 @@ def sampling(data: dict) -> str:
                                "baseline": "first of its modality", "load_s": "loading s"}))
 
 
-TABLES = {"throughput": throughput, "startup": startup, "memory": memory, "sampling": sampling}
+def ddp(data: dict) -> str:
+    columns = ["case", "global_step", "test/psnr", "test/mse", "test/loss"]
+    rows = [[row[key] for key in columns] for row in data["results"]]
+    return ("DDP against one process (benchmarks/ddp.py): "
+            + " ".join(f"`{o}`" for o in data["common"]) + ", then each case's overrides; the "
+            "test metrics of each, to nine significant digits.\n\n"
+            + markdown(columns, rows, formats={"test/psnr": ".9g", "test/mse": ".9g",
+                                               "test/loss": ".9g"},
+                       titles={"global_step": "steps"}))
+
+
+TABLES = {"throughput": throughput, "startup": startup, "memory": memory, "sampling": sampling,
+          "ddp": ddp}
 
 
 def renderer(path: Path):

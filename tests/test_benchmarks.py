@@ -51,7 +51,7 @@ def test_committed_benchmark_tables_are_what_their_json_makes(tmp_path, monkeypa
     typed: re-rendering the committed JSON gives the committed table."""
     import shutil
 
-    names = ["throughput", "startup", "memory", "sampling"]
+    names = ["throughput", "startup", "memory", "sampling", "ddp"]
     for name in names:
         shutil.copy(ROOT / "benchmarks" / "results" / f"{name}.json", tmp_path)
     assert run_script("tables.py", [str(tmp_path / f"{n}.json") for n in names], monkeypatch) == 0
