@@ -141,6 +141,19 @@ def test_a_pivot_table_lays_runs_out_by_rows_and_columns_beside_a_baseline_row(t
     assert "add the key that tells them apart" in capsys.readouterr().err
 
 
+def test_a_list_valued_key_is_a_pivot_row_of_its_own(tmp_path):
+    """A list in the config (optimizer.no_decay) keys a row by its text."""
+    from aelab.compare import pivot_table
+
+    for name, spared in (("plain", []), ("spared", ["to_latent", "decoder.skip*"])):
+        hand_run(tmp_path / name, {"optimizer": {"no_decay": spared}, "seed": 0},
+                 {"test/ppl": 30.0 if spared else 31.0})
+    header, table = pivot_table([tmp_path], "test/ppl", ["optimizer.no_decay"], "seed")
+    assert header[0] == "optimizer.no_decay"
+    assert sorted(row[:2] for row in table) == [["[]", 31.0],
+                                                 ["[to_latent, decoder.skip*]", 30.0]]
+
+
 # The study layer (compare.py --study): tiny run dirs written by hand, no training.
 
 def hand_run(folder, config: dict, metrics: dict | None, overrides=(), choices=None, **files):

@@ -222,6 +222,22 @@ def test_every_experiment_recipe_composes_and_passes_the_checks(recipe):
                               or cfg.trainer.get("max_steps", -1) > 0)  # a plan
 
 
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if OmegaConf.select(
+    OmegaConf.load(CONF / "experiment" / f"{r}.yaml"), "optimizer.no_decay")])
+def test_a_recipes_no_decay_names_parameters_of_its_model(recipe):
+    """optimizer.no_decay is checked against the model's parameter names only when the
+    optimizer is built, after the data is loaded: a renamed module must fail here first."""
+    from aelab.models.optim import spare
+    from aelab.run_dir import instantiate_model
+
+    cfg = compose_config([f"experiment={recipe}"])
+    facts = ({"vocab_size": 50} if cfg.data._target_.startswith("aelab.data.text")
+             else {"image_shape": (1, 28, 28)})
+    model = instantiate_model(cfg, **facts)
+    decayed, spared = spare(model.named_parameters(), cfg.optimizer.no_decay)
+    assert decayed["params"] and spared["params"] and spared["weight_decay"] == 0.0
+
+
 def inheritance_depth(recipe: str) -> int:
     """How many recipes deep `recipe` inherits (its `/experiment/...` defaults, recursively)."""
     node = OmegaConf.load(CONF / "experiment" / f"{recipe}.yaml")

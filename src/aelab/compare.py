@@ -184,6 +184,14 @@ def config_value(row: dict, key: str):
     return row.get(key) if key in ("label", "status") else None
 
 
+def as_key(value):
+    """A config value as a pivot's row or column key: a list (`optimizer.no_decay`) as its
+    text, `[to_latent, decoder.memory]`, since a list cannot key a table."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(as_key(v)) for v in value) + "]"
+    return value
+
+
 def value_of(row: dict, key: str):
     """A column's value: a metric (derived ones included), else as config_value."""
     return row["metrics"][key] if key in row["metrics"] else config_value(row, key)
@@ -298,8 +306,8 @@ def pivot_table(roots: list[Path], metric: str, rows: list[str], cols: str,
         value = row["metrics"].get(metric)
         if value is None:
             continue
-        key = tuple(config_value(row, k) for k in rows)
-        col = config_value(row, cols)
+        key = tuple(as_key(config_value(row, k)) for k in rows)
+        col = as_key(config_value(row, cols))
         if col in cells.setdefault(key, {}):
             raise ValueError(f"two runs with {dict(zip(rows, key, strict=True))} and "
                              f"{cols}={col}: {run} and another; add the key that tells them "
