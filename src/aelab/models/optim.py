@@ -116,7 +116,9 @@ def spare(params, no_decay: Sequence[str]) -> list:
     groups = {True: [], False: []}  # spared?
     for name, param in params:
         groups[any(spared(name, pattern) for pattern in no_decay)].append(param)
-    return [{"params": groups[False]}, {"params": groups[True], "weight_decay": 0.0}]
+    # (the names label the groups' learning rates in the logs: lr-AdamW/decayed, .../no_decay)
+    return [{"params": groups[False], "name": "decayed"},
+            {"params": groups[True], "weight_decay": 0.0, "name": "no_decay"}]
 
 
 def takes_names(partial: Callable) -> bool:
