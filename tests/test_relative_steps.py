@@ -12,7 +12,9 @@ the run's plan (`T_max: ${trainer.max_epochs}`). What is not is on ALLOWED, with
 - `scale-free`: a count whose meaning does not grow with the run (why, in the reason);
 - `not training`: logging, checks and generation, which change no weight;
 - `history`: a recipe that pins what its row ran with, so the row can be re-run; the yaml line
-  says so in a `# history` comment, and such a recipe is not a recommendation.
+  says so in a `# history` comment, and such a recipe is not a recommendation;
+- `torch default`: an optimizer group's default as torch's documentation gives it, for a user
+  who names the group on the command line; no recipe runs with it.
 
 A model's defaults are never history, nor an absolute plan.
 """
@@ -29,6 +31,10 @@ from tests.conftest import CONF, ROOT
 COUNTS = re.compile(r"(^|_)(steps?|epochs?)(_|$)|^T_max$|^patience$|^check_every$"
                     r"|^min_resource$|^limit_\w+_batches$")
 DECAYS = re.compile(r"^decay$")
+# AdamW shrinks every weight by lr x weight_decay per step: a timescale of 1 / (lr x wd) steps,
+# so a fixed weight_decay is a step count too (optimizer.weight_decay_span is its share of the
+# run). 0 is no decay at any length.
+WEIGHT_DECAYS = re.compile(r"^weight_decay$")
 
 HISTORY_EMA = "history: a fixed EMA decay, as the row ran (today's callbacks=ema spans a share)"
 # (file pattern, key as written in the file) -> why it may be absolute
@@ -40,6 +46,9 @@ ALLOWED = {
         "plan: a diffusion prior's length in updates, as diffusion models are trained (DDPM, "
         "LDM): it learns the codes' distribution, which is no easier for fewer codes; in "
         "epochs a small data set got a fraction of the updates (experiments/generation)",
+    ("conf/optimizer/adamw.yaml", "weight_decay"):
+        "torch default: AdamW's 0.01, what `optimizer=adamw` means to a torch user; the text "
+        "recipes set optimizer.weight_decay_span, a share of the run, which replaces it",
     ("conf/trainer/default.yaml", "log_every_n_steps"):
         "not training: how often scalars are written",
     ("conf/trainer/default.yaml", "check_val_every_n_epoch"):
@@ -93,7 +102,8 @@ def steps_and_epochs():
         file = str(path.relative_to(ROOT))
         for key, value in walk(OmegaConf.load(path)):
             leaf = key.rsplit(".", 1)[-1]
-            if COUNTS.search(leaf) or (DECAYS.search(leaf) and not isinstance(value, str)):
+            if COUNTS.search(leaf) or (DECAYS.search(leaf) and not isinstance(value, str)) \
+                    or (WEIGHT_DECAYS.search(leaf) and value != 0):
                 yield file, key, value
 
 
@@ -121,7 +131,8 @@ def test_no_absolute_step_or_epoch_count_without_a_reason():
 
 def test_each_reason_is_of_a_kind_and_history_says_so_where_it_is_pinned():
     for reason in ALLOWED.values():
-        assert reason.split(":")[0] in ("plan", "scale-free", "not training", "history"), reason
+        assert reason.split(":")[0] in ("plan", "scale-free", "not training", "history",
+                                        "torch default"), reason
     for file, key, value in steps_and_epochs():
         entry = allowed(file, key)
         if not absolute(value) or entry is None or not ALLOWED[entry].startswith("history"):
@@ -145,6 +156,8 @@ def test_model_defaults_are_relative():
     ("model.kl_anneal_steps", None, False), ("scheduler.T_max", "${trainer.max_epochs}", False),
     ("hydra.sweeper.params.trainer.max_steps", "100,200", True),
     ("scheduler.decay", "cosine", False), ("model.kl_anneal", 0.2, False),
+    ("optimizer.weight_decay", 0.3, True), ("optimizer.weight_decay", 0.0, False),
+    ("optimizer.weight_decay_span", 0.3, False),
 ])
 def test_the_scan_tells_a_count_from_a_share(key, value, flagged, monkeypatch, tmp_path):
     """A recipe that pins a count without a reason is caught; a share or null is not."""
