@@ -43,6 +43,11 @@ text_full_jobs() {  # the Transformers at WordNet's full size (hours of CPU each
     for recipe in transformer_lm transformer_ae transformer_vae; do
         echo "$recipe text/wordnet/$recipe experiment=text/$recipe"
     done
+    # text_wordnet's passing Transformer rows again, with today's warmed-up average
+    for recipe in transformer_lm_ema transformer_ae_gated_ema997_lr2e3_tmax6 \
+                  transformer_vae_nowd_ema_gated_z16; do
+        echo "$recipe screen/history_${recipe}_warmup experiment=history/text_wordnet/$recipe callbacks.ema.warmup=true"
+    done
 }
 
 image_jobs() {  # the second sizes first
