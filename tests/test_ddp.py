@@ -8,6 +8,7 @@ order of float additions.
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -15,10 +16,19 @@ import pytest
 
 from tests.conftest import ROOT, train_run
 
-COMMON = ["data=shapes", "data.image_size=16", "data.num_train=256", "data.num_val=64", "data.num_test=70",
-          "model.width=8", "model.depth=2", "model.net.norm=group", "trainer.max_epochs=2",
-          "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-          "logger=csv", "threads=1", "seed=3"]
+
+def benchmark_settings() -> list[str]:
+    """The runs' shared overrides, from benchmarks/ddp.py, the script of the published figures
+    (its folder on sys.path while it loads, as when it is run), so both run the same thing."""
+    folder = str(ROOT / "benchmarks")
+    sys.path.insert(0, folder)
+    try:
+        return runpy.run_path(str(ROOT / "benchmarks" / "ddp.py"))["COMMON"]
+    finally:
+        sys.path.remove(folder)
+
+
+COMMON = benchmark_settings()
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 

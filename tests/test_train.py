@@ -199,8 +199,8 @@ def test_weight_decay_span_means_the_same_at_any_run_length():
 
 def test_no_decay_spares_the_named_parameters_and_names_a_pattern_that_matches_none():
     """optimizer.no_decay: glob patterns of parameter names that AdamW's decay leaves alone
-    (the sentence VAE spares its posterior head: under the KL's free-bits floor the decay was
-    the only force shrinking the code). With no gradient, a spared weight stays where it is
+    (the sentence VAE spares its code's path: under the KL's free-bits floor the KL exerts no
+    pull, and the decay drew the KL under the floor). With no gradient, a spared weight stays where it is
     and the others shrink; a pattern that names no parameter is refused by name."""
     import functools
 

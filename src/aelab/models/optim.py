@@ -55,7 +55,7 @@ class WarmupDecay(torch.optim.lr_scheduler.LambdaLR):
 
 def is_per_step(scheduler: Callable) -> bool:
     """Does this scheduler partial want the run's length and a step every batch?"""
-    return getattr(getattr(scheduler, "func", scheduler), "per_step", False)
+    return marked(scheduler, "per_step")
 
 
 class AdamW(torch.optim.AdamW):
@@ -121,14 +121,19 @@ def spare(params, no_decay: Sequence[str]) -> list:
             {"params": groups[True], "weight_decay": 0.0, "name": "no_decay"}]
 
 
+def marked(partial: Callable, flag: str) -> bool:
+    """Does the class behind this Hydra partial set `flag` (per_run, per_step, named)?"""
+    return getattr(getattr(partial, "func", partial), flag, False)
+
+
 def takes_names(partial: Callable) -> bool:
     """Does this optimizer partial take (name, parameter) pairs (for AdamW's `no_decay`)?"""
-    return getattr(getattr(partial, "func", partial), "named", False)
+    return marked(partial, "named")
 
 
 def wants_run_steps(partial: Callable) -> bool:
     """Does this optimizer or scheduler partial want the run's length (`run_steps`)?"""
-    return getattr(getattr(partial, "func", partial), "per_run", False)
+    return marked(partial, "per_run")
 
 
 def configure(named_params, optimizer: Callable, scheduler: Callable | None, monitor: str,
